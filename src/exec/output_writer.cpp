@@ -1,0 +1,212 @@
+#include "exec/output_writer.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.hpp"
+#include "exec/model_card.hpp"
+
+namespace fs = std::filesystem;
+
+namespace mf {
+
+namespace {
+
+[[noreturn]] void io_fail(const std::string& what, const std::string& path, int err) {
+  if (err == ENOSPC || err == EDQUOT)
+    fail(ErrorCode::Io, "{}: no space left on device while {}", path, what);
+  fail(ErrorCode::Io, "{}: {} failed: {}", path, what, std::strerror(err));
+}
+
+void write_all(int fd, const void* data, size_t n, uint64_t offset, const std::string& path) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  while (n > 0) {
+    ssize_t w = ::pwrite(fd, p, n, off_t(offset));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      io_fail("writing", path, errno);
+    }
+    p += w;
+    n -= size_t(w);
+    offset += uint64_t(w);
+  }
+}
+
+void write_text_file(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  out.flush();
+  if (!out) io_fail("writing", path.string(), errno);
+}
+
+// A directory we may replace: empty, or holding a model (config.json).
+bool replaceable(const fs::path& dir) {
+  return fs::is_empty(dir) || fs::exists(dir / "config.json");
+}
+
+}  // namespace
+
+int64_t parse_shard_size(const std::string& text) {
+  if (text.empty()) fail(ErrorCode::Usage, "--out-shard-size: empty value");
+  int64_t scale = 1;
+  std::string digits = text;
+  switch (std::tolower(static_cast<unsigned char>(text.back()))) {
+    case 'k': scale = 1'000; break;
+    case 'm': scale = 1'000'000; break;
+    case 'b': scale = 1'000'000'000; break;
+    default: break;
+  }
+  if (scale != 1) digits.pop_back();
+  try {
+    size_t used = 0;
+    double v = std::stod(digits, &used);
+    if (used == digits.size()) return int64_t(v * double(scale));
+  } catch (const std::exception&) {
+  }
+  fail(ErrorCode::Usage, "--out-shard-size: `{}` is not a size (an integer, or with a k/m/b suffix)", text);
+}
+
+OutputWriter::OutputWriter(const MergePlan& plan, std::string out_dir, OutputOptions options)
+    : plan_(plan), out_dir_(std::move(out_dir)), options_(options) {
+  fs::path out = fs::path(out_dir_).lexically_normal();
+  if (out.filename().empty()) out = out.parent_path();
+  out_dir_ = out.string();
+  if (fs::exists(out) && !fs::is_directory(out))
+    fail(ErrorCode::Io, "{}: the output path exists and is not a directory", out_dir_);
+  if (fs::is_directory(out) && !replaceable(out))
+    fail(ErrorCode::Io, "{}: the output directory is not empty and holds no model; remove it or choose "
+         "another path", out_dir_);
+  fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec) fail(ErrorCode::Io, "{}: cannot create the parent directory: {}", parent.string(), ec.message());
+  temp_dir_ = (parent / ("." + out.filename().string() + ".mergeforge-partial")).string();
+  fs::remove_all(temp_dir_, ec);
+  if (!fs::create_directory(temp_dir_, ec) || ec)
+    fail(ErrorCode::Io, "{}: cannot create the temporary directory: {}", temp_dir_,
+         ec ? ec.message() : "exists");
+
+  // Greedy packing in job order: a tensor that would overflow the shard starts a new one.
+  std::vector<std::vector<size_t>> groups;
+  uint64_t current = 0;
+  for (size_t j = 0; j < plan.jobs.size(); ++j) {
+    uint64_t bytes = plan.jobs[j].output_bytes();
+    if (groups.empty() || (options_.max_shard_bytes > 0 && current > 0 &&
+                           current + bytes > uint64_t(options_.max_shard_bytes))) {
+      groups.emplace_back();
+      current = 0;
+    }
+    groups.back().push_back(j);
+    current += bytes;
+  }
+  placements_.resize(plan.jobs.size());
+  const std::map<std::string, std::string> metadata{{"format", "pt"}};
+  for (size_t s = 0; s < groups.size(); ++s) {
+    Shard shard;
+    shard.file_name = groups.size() == 1
+                          ? "model.safetensors"
+                          : fmt::format("model-{:05d}-of-{:05d}.safetensors", s + 1, groups.size());
+    std::vector<TensorDecl> decls;
+    for (size_t j : groups[s])
+      decls.push_back({plan.jobs[j].output_name, plan.jobs[j].out_dtype, plan.jobs[j].shape});
+    shard.layout = layout_safetensors(decls, metadata);
+    for (size_t i = 0; i < groups[s].size(); ++i) {
+      const auto& t = shard.layout.tensors[i];
+      placements_[groups[s][i]] = {s, shard.layout.data_offset() + t.begin, t.nbytes()};
+    }
+    std::string path = (fs::path(temp_dir_) / shard.file_name).string();
+    shard.fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (shard.fd < 0) io_fail("creating", path, errno);
+    shards_.push_back(std::move(shard));
+    Shard& sh = shards_.back();
+    // Reserve the space now so a full disk shows up before the merge rather than at its end.
+    if (int err = ::posix_fallocate(sh.fd, 0, off_t(sh.layout.file_size)); err != 0 && err != EOPNOTSUPP &&
+                                                                          err != EINVAL)
+      io_fail("reserving space", path, err);
+    if (::ftruncate(sh.fd, off_t(sh.layout.file_size)) != 0) io_fail("sizing", path, errno);
+    write_all(sh.fd, sh.layout.header_bytes.data(), sh.layout.header_bytes.size(), 0, path);
+  }
+}
+
+OutputWriter::~OutputWriter() {
+  for (auto& s : shards_)
+    if (s.fd >= 0) ::close(s.fd);
+  if (!finished_) {
+    std::error_code ec;
+    fs::remove_all(temp_dir_, ec);
+  }
+}
+
+void OutputWriter::write_tensor(size_t job, std::span<const uint8_t> bytes) {
+  const Placement& p = placements_.at(job);
+  if (bytes.size() != p.bytes)
+    fail(ErrorCode::Internal, "tensor `{}`: {} bytes computed, {} planned", plan_.jobs[job].output_name,
+         bytes.size(), p.bytes);
+  const Shard& s = shards_[p.shard];
+  write_all(s.fd, bytes.data(), bytes.size(), p.offset, (fs::path(temp_dir_) / s.file_name).string());
+}
+
+void OutputWriter::write_metadata_files() {
+  fs::path dir(temp_dir_);
+  if (shards_.size() > 1) {
+    nlohmann::json index;
+    index["metadata"] = {{"total_size", plan_.output_bytes()}, {"mergeforge_version", MERGEFORGE_VERSION}};
+    nlohmann::json map = nlohmann::json::object();
+    for (size_t j = 0; j < plan_.jobs.size(); ++j)
+      map[plan_.jobs[j].output_name] = shards_[placements_[j].shard].file_name;
+    index["weight_map"] = map;
+    write_text_file(dir / "model.safetensors.index.json", index.dump(2) + "\n");
+  }
+  write_text_file(dir / "config.json", plan_.output_config.dump(2) + "\n");
+
+  const fs::path donor(plan_.models[plan_.donor].source->dir());
+  bool has_tokenizer = fs::exists(donor / "tokenizer_config.json") &&
+                       (fs::exists(donor / "tokenizer.json") || fs::exists(donor / "tokenizer.model"));
+  if (options_.copy_tokenizer && has_tokenizer) {
+    for (const char* name :
+         {"tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer.model",
+          "added_tokens.json", "merges.txt", "vocab.json", "vocab.txt", "chat_template.jinja",
+          "chat_template.json", "generation_config.json", "video_preprocessor_config.json",
+          "preprocessor_config.json", "processor_config.json"}) {
+      if (!fs::exists(donor / name)) continue;
+      std::error_code ec;
+      fs::copy_file(donor / name, dir / name, fs::copy_options::overwrite_existing, ec);
+      if (ec) fail(ErrorCode::Io, "{}: copying {} failed: {}", temp_dir_, name, ec.message());
+    }
+  }
+  if (options_.write_model_card) {
+    write_text_file(dir / "README.md", model_card(plan_, fs::path(out_dir_).filename().string()));
+    write_text_file(dir / "mergekit_config.yml", plan_.config.source_text);
+  }
+}
+
+void OutputWriter::finish() {
+  for (auto& s : shards_) {
+    std::string path = (fs::path(temp_dir_) / s.file_name).string();
+    if (::fsync(s.fd) != 0) io_fail("syncing", path, errno);
+    if (::close(s.fd) != 0) io_fail("closing", path, errno);
+    s.fd = -1;
+  }
+  write_metadata_files();
+  // Swap into place: an existing model directory is replaced only once the new one is complete.
+  std::error_code ec;
+  fs::path out(out_dir_);
+  fs::path old;
+  if (fs::exists(out)) {
+    old = out.parent_path() / ("." + out.filename().string() + ".mergeforge-old");
+    fs::remove_all(old, ec);
+    fs::rename(out, old, ec);
+    if (ec) fail(ErrorCode::Io, "{}: cannot move the previous output aside: {}", out_dir_, ec.message());
+  }
+  fs::rename(temp_dir_, out, ec);
+  if (ec) fail(ErrorCode::Io, "{}: cannot move the finished output into place: {}", out_dir_, ec.message());
+  finished_ = true;
+  if (!old.empty()) fs::remove_all(old, ec);
+}
+
+}  // namespace mf

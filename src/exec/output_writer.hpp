@@ -1,0 +1,67 @@
+// Writes the output checkpoint. Shards are laid out from the plan before any tensor is computed (names,
+// dtypes and shapes are known), so each finished tensor is written straight to its final offset with
+// pwrite, from any thread, and nothing waits for a whole shard. Everything goes to a hidden sibling
+// directory that is renamed into place only when complete: a crash never leaves a complete-looking output.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "io/safetensors.hpp"
+#include "plan/merge_plan.hpp"
+
+namespace mf {
+
+struct OutputOptions {
+  int64_t max_shard_bytes = 5'000'000'000;  // <= 0: one file
+  bool copy_tokenizer = true;
+  bool write_model_card = true;
+};
+
+class OutputWriter {
+ public:
+  // Checks the target (a file there, or a non-empty directory that is not a model, is an error) and
+  // creates the temporary directory with every shard pre-sized and its header written.
+  OutputWriter(const MergePlan& plan, std::string out_dir, OutputOptions options);
+  ~OutputWriter();  // removes the temporary directory unless finish() succeeded
+  OutputWriter(const OutputWriter&) = delete;
+  OutputWriter& operator=(const OutputWriter&) = delete;
+
+  // Thread-safe: writes job `job`'s tensor bytes (exactly its output size) at its place.
+  void write_tensor(size_t job, std::span<const uint8_t> bytes);
+  // Syncs the shards, writes the index, config.json, tokenizer files, model card and recipe, then renames
+  // the temporary directory into place.
+  void finish();
+
+  const std::string& temp_dir() const { return temp_dir_; }
+  size_t shard_count() const { return shards_.size(); }
+
+ private:
+  struct Shard {
+    std::string file_name;
+    SafetensorsLayout layout;
+    int fd = -1;
+  };
+  struct Placement {
+    size_t shard;
+    uint64_t offset;  // absolute file offset
+    uint64_t bytes;
+  };
+
+  void write_metadata_files();
+
+  const MergePlan& plan_;
+  std::string out_dir_;
+  std::string temp_dir_;
+  OutputOptions options_;
+  std::vector<Shard> shards_;
+  std::vector<Placement> placements_;  // per job
+  bool finished_ = false;
+};
+
+// Parses --out-shard-size: an integer or one with a k / m / b suffix (decimal: 5B = 5e9 bytes).
+int64_t parse_shard_size(const std::string& text);
+
+}  // namespace mf

@@ -1,0 +1,83 @@
+#include "io/mapped_file.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+
+#include "core/error.hpp"
+
+namespace mf {
+
+namespace {
+
+std::string errno_text(int error) {
+  return std::error_code(error, std::generic_category()).message();
+}
+
+uint64_t page_size() {
+  static const uint64_t size = uint64_t(::sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+}  // namespace
+
+MappedFile::MappedFile(std::string path) : path_(std::move(path)) {
+  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(ErrorCode::InvalidFile, "{}: cannot open: {}", path_, errno_text(errno));
+
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int error = errno;
+    ::close(fd);
+    fail(ErrorCode::InvalidFile, "{}: cannot stat: {}", path_, errno_text(error));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(ErrorCode::InvalidFile, "{}: not a regular file", path_);
+  }
+
+  size_ = size_t(st.st_size);
+  if (size_ > 0) {
+    void* data = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (data == MAP_FAILED) {
+      int error = errno;
+      ::close(fd);
+      fail(ErrorCode::InvalidFile, "{}: cannot map {} bytes: {}", path_, size_, errno_text(error));
+    }
+    data_ = static_cast<const uint8_t*>(data);
+  }
+  // The mapping keeps the file open; the descriptor is no longer needed.
+  ::close(fd);
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+void MappedFile::release(uint64_t offset, uint64_t length) const {
+  if (data_ == nullptr || offset >= size_) return;
+  uint64_t end = offset + std::min<uint64_t>(length, size_ - offset);
+  // Only whole pages inside the range: a page shared with a neighbouring tensor may still be in
+  // use. Dropping a clean page of a read-only private mapping loses nothing; a later access reads
+  // it again.
+  uint64_t page = page_size();
+  uint64_t first = (offset + page - 1) / page * page;
+  uint64_t last = end == size_ ? (end + page - 1) / page * page : end / page * page;
+  if (first >= last) return;
+  ::madvise(const_cast<uint8_t*>(data_) + first, last - first, MADV_DONTNEED);
+}
+
+void MappedFile::prefetch(uint64_t offset, uint64_t length) const {
+  if (data_ == nullptr || offset >= size_) return;
+  uint64_t end = offset + std::min<uint64_t>(length, size_ - offset);
+  uint64_t page = page_size();
+  uint64_t first = offset / page * page;
+  ::madvise(const_cast<uint8_t*>(data_) + first, end - first, MADV_WILLNEED);
+}
+
+}  // namespace mf

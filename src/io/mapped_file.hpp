@@ -1,0 +1,32 @@
+// A read-only memory mapping of a whole file. Input model files are only ever opened read-only.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace mf {
+
+class MappedFile {
+ public:
+  // Throws Error(ErrorCode::InvalidFile) naming `path` when it cannot be opened or mapped.
+  explicit MappedFile(std::string path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::span<const uint8_t> bytes() const { return {data_, size_}; }
+  // Tell the kernel a range is no longer needed (its pages are cache, not heap; this frees them
+  // early).
+  void release(uint64_t offset, uint64_t length) const;
+  // Ask the kernel to start reading a range ahead of use.
+  void prefetch(uint64_t offset, uint64_t length) const;
+
+ private:
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace mf

@@ -1,0 +1,177 @@
+#include "methods/magnitude_selection.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cassert>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace mf {
+
+namespace {
+
+// The bits of |x| read as an unsigned integer order non-negative floats exactly like their values (zeros,
+// subnormals and infinities included), and put NaN above infinity.
+template <class T>
+using MagnitudeKey = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+
+template <class T>
+MagnitudeKey<T> magnitude_key(T x) {
+  using K = MagnitudeKey<T>;
+  static_assert(sizeof(K) == sizeof(T));
+  constexpr K kSignBit = K(1) << (8 * sizeof(K) - 1);
+  return std::bit_cast<K>(x) & ~kSignBit;
+}
+
+// The first k elements of the descending magnitude order, for 0 < k < n: every element whose key is above
+// `threshold`, plus the `ties` lowest-indexed elements whose key equals it.
+template <class K>
+struct MagnitudeCut {
+  K threshold;
+  size_t ties;
+};
+
+// Radix digits of 11 bits: a histogram of 2048 counters stays in L1 cache. The sign bit is always clear, so
+// float keys have 31 significant bits (3 digits) and double keys 63 (6 digits).
+constexpr int kDigitBits = 11;
+
+template <class K>
+constexpr int digit_count() {
+  return (int(8 * sizeof(K)) - 1 + kDigitBits - 1) / kDigitBits;
+}
+
+template <class T>
+MagnitudeCut<MagnitudeKey<T>> find_cut(std::span<const T> values, size_t k) {
+  using K = MagnitudeKey<T>;
+  constexpr K kDigitMask = (K(1) << kDigitBits) - 1;
+  assert(k > 0 && k < values.size());
+
+  std::vector<size_t> histogram(size_t(1) << kDigitBits);
+  K prefix = 0;          // the digits of the threshold found so far
+  K prefix_mask = 0;     // which bits of `prefix` are decided
+  size_t remaining = k;  // how many of the elements matching `prefix` still belong to the top k
+  for (int digit = digit_count<K>() - 1; digit >= 0; --digit) {
+    const int shift = digit * kDigitBits;
+    std::fill(histogram.begin(), histogram.end(), 0);
+    for (T x : values) {
+      const K key = magnitude_key(x);
+      if ((key & prefix_mask) == prefix) ++histogram[(key >> shift) & kDigitMask];
+    }
+    // Walk from the largest digit down until the bin holding the k-th element.
+    size_t bin = kDigitMask;
+    while (histogram[bin] < remaining) {
+      remaining -= histogram[bin];
+      assert(bin > 0 && "fewer elements match the prefix than remain to select");
+      --bin;
+    }
+    prefix |= K(bin) << shift;
+    prefix_mask |= kDigitMask << shift;
+  }
+  return {prefix, remaining};
+}
+
+// Membership in a top-k set, decided element by element in increasing index order.
+template <class T>
+class TopMagnitudes {
+ public:
+  TopMagnitudes(std::span<const T> values, size_t k) {
+    if (k == 0) {
+      mode_ = Mode::None;
+    } else if (k >= values.size()) {
+      mode_ = Mode::All;
+    } else {
+      mode_ = Mode::Cut;
+      cut_ = find_cut(values, k);
+    }
+  }
+
+  // Must be called once per element, in increasing index order.
+  bool take(MagnitudeKey<T> key) {
+    switch (mode_) {
+      case Mode::None: return false;
+      case Mode::All: return true;
+      case Mode::Cut:
+        if (key > cut_.threshold) return true;
+        if (key == cut_.threshold && cut_.ties > 0) {
+          --cut_.ties;
+          return true;
+        }
+        return false;
+    }
+    return false;
+  }
+
+ private:
+  enum class Mode { None, All, Cut };
+  Mode mode_;
+  MagnitudeCut<MagnitudeKey<T>> cut_{};
+};
+
+}  // namespace
+
+template <class T>
+void mark_top_magnitudes(std::span<const T> values, size_t k, std::span<uint8_t> keep) {
+  assert(keep.size() == values.size());
+  TopMagnitudes<T> top(values, k);
+  for (size_t i = 0; i < values.size(); ++i) keep[i] = top.take(magnitude_key(values[i])) ? 1 : 0;
+}
+
+template <class T>
+void mark_magnitude_rank_range(std::span<const T> values, size_t first, size_t last,
+                               std::span<uint8_t> keep) {
+  assert(keep.size() == values.size());
+  const size_t n = values.size();
+  first = std::min(first, n);
+  last = std::clamp(last, first, n);
+  // Ascending rank r is descending position n - 1 - r, so ascending ranks [first, last) are the top n - first
+  // minus the top n - last.
+  TopMagnitudes<T> upto_first(values, n - first);
+  TopMagnitudes<T> upto_last(values, n - last);
+  for (size_t i = 0; i < n; ++i) {
+    const auto key = magnitude_key(values[i]);
+    const bool in_outer = upto_first.take(key);
+    const bool in_inner = upto_last.take(key);
+    keep[i] = in_outer && !in_inner ? 1 : 0;
+  }
+}
+
+template <class T>
+void ascending_magnitude_ranks(std::span<const T> line, std::span<size_t> ranks) {
+  using K = MagnitudeKey<T>;
+  constexpr K kDigitMask = (K(1) << kDigitBits) - 1;
+  assert(ranks.size() == line.size());
+  const size_t m = line.size();
+  struct Item {
+    K key;
+    size_t index;
+  };
+  // An LSD radix sort is stable, so starting from DEcreasing index order leaves equal magnitudes in decreasing
+  // index order: the reverse of the descending magnitude order. O(m) per line.
+  std::vector<Item> items(m), sorted(m);
+  for (size_t j = 0; j < m; ++j) items[j] = {magnitude_key(line[m - 1 - j]), m - 1 - j};
+  std::vector<size_t> offsets(size_t(1) << kDigitBits);
+  for (int digit = 0; digit < digit_count<K>(); ++digit) {
+    const int shift = digit * kDigitBits;
+    std::fill(offsets.begin(), offsets.end(), 0);
+    for (const Item& item : items) ++offsets[(item.key >> shift) & kDigitMask];
+    // A digit shared by every key leaves the order unchanged.
+    if (std::find(offsets.begin(), offsets.end(), m) != offsets.end()) continue;
+    size_t start = 0;
+    for (size_t& offset : offsets) start += std::exchange(offset, start);
+    for (const Item& item : items) sorted[offsets[(item.key >> shift) & kDigitMask]++] = item;
+    items.swap(sorted);
+  }
+  for (size_t r = 0; r < m; ++r) ranks[items[r].index] = r + 1;
+}
+
+template void mark_top_magnitudes<float>(std::span<const float>, size_t, std::span<uint8_t>);
+template void mark_top_magnitudes<double>(std::span<const double>, size_t, std::span<uint8_t>);
+template void mark_magnitude_rank_range<float>(std::span<const float>, size_t, size_t,
+                                               std::span<uint8_t>);
+template void mark_magnitude_rank_range<double>(std::span<const double>, size_t, size_t,
+                                                std::span<uint8_t>);
+template void ascending_magnitude_ranks<float>(std::span<const float>, std::span<size_t>);
+template void ascending_magnitude_ranks<double>(std::span<const double>, std::span<size_t>);
+
+}  // namespace mf

@@ -1,0 +1,120 @@
+// The merge-method interface. A method is a description (name, paper, parameters, input contract) plus a
+// kernel that merges one tensor. The YAML validator, the planner and `mergeforge methods` all read the same
+// description, so a parameter is declared once.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mf {
+
+enum class ParamType { Float, Int, Bool };
+
+enum class ParamScope {
+  Global,    // one value per tensor (top-level / slice / module `parameters`)
+  PerModel,  // one value per input model, the base included (a model's own `parameters`, then the
+             // global levels)
+  PerNonBase,  // like PerModel, but never resolved for the base model (a task-vector weight)
+};
+
+struct ParamSpec {
+  std::string name;
+  ParamType type;
+  ParamScope scope;
+  std::optional<double> default_value;  // nullopt: required (Bool: 0 / 1)
+  std::string help;
+};
+
+// What the method does with `base_model`.
+enum class BaseRole {
+  Input,     // base-agnostic: a configured base is an ordinary input (linear, passthrough, karcher)
+  Required,  // the base is required and treated specially (task arithmetic family, slerp, ...)
+  Optional,  // used when given (multislerp, nuslerp)
+};
+
+// What to do with a tensor that only some inputs have (COMPAT.md, "Tensors present in only some inputs").
+enum class PartialInputs {
+  MergePresent,     // merge the inputs that have it; an error if the base is missing
+  PassSingle,       // a single present input passes through; more than one but not all: an error
+  PassBaseOnly,     // only when the single present input is the base
+  BaseOrOmit,       // the base alone passes through; otherwise the tensor is omitted with a warning
+};
+
+struct MethodInfo {
+  std::string name;
+  std::string paper_url;  // empty when there is no paper
+  std::string summary;
+  std::vector<ParamSpec> params;
+  BaseRole base = BaseRole::Input;
+  int min_models = 1;   // inputs other than the base
+  int max_models = -1;  // -1: no limit
+  PartialInputs partial = PartialInputs::MergePresent;
+
+  const ParamSpec* find_param(std::string_view name) const;
+};
+
+// Resolved parameter values for one tensor, by name. Bools are 0 / 1, ints are integral doubles.
+class Params {
+ public:
+  void set(std::string name, double value) { values_[std::move(name)] = value; }
+  bool has(std::string_view name) const { return values_.find(name) != values_.end(); }
+  // The value of a declared parameter; the planner guarantees every declared parameter is present.
+  double get(std::string_view name) const;
+  bool flag(std::string_view name) const { return get(name) != 0.0; }
+  const std::map<std::string, double, std::less<>>& values() const { return values_; }
+
+ private:
+  std::map<std::string, double, std::less<>> values_;
+};
+
+// One tensor to merge. Inputs are the models that have this tensor, in recipe order, already converted to
+// the compute type T (float, or double for float64 recipes). The kernel may overwrite the input buffers: they
+// are scratch owned by the executor and discarded afterwards.
+template <class T>
+struct MergeArgs {
+  std::string_view tensor_name;        // the output tensor's name
+  std::span<const int64_t> shape;      // identical for every input and the output
+  std::span<T* const> inputs;          // numel() elements each
+  int base = -1;                       // index of the base model in `inputs`, -1 when absent or BaseRole::Input
+  std::span<const Params> per_input;   // PerModel parameters, one entry per input (base included)
+  const Params* global = nullptr;      // Global parameters
+  uint64_t seed = 0;                   // random methods: key of the counter-based generator
+  T* out = nullptr;                    // numel() elements
+
+  size_t numel() const {
+    size_t n = 1;
+    for (int64_t d : shape) n *= size_t(d);
+    return n;
+  }
+};
+
+class MergeMethod {
+ public:
+  virtual ~MergeMethod() = default;
+  virtual const MethodInfo& info() const = 0;
+  // Plan-time checks of resolved parameters beyond their types (ranges, combinations). Throws
+  // Error(ErrorCode::InvalidConfig) with a message; the planner adds the YAML location and tensor name.
+  virtual void check(const Params& global, std::span<const Params> per_input, int base) const {}
+  virtual void merge(const MergeArgs<float>& args) const = 0;
+  virtual void merge(const MergeArgs<double>& args) const = 0;
+};
+
+// Implements both merge() overloads with one member template `template <class T> void run(const
+// MergeArgs<T>&) const` of Derived.
+template <class Derived>
+class MethodWithKernel : public MergeMethod {
+ public:
+  void merge(const MergeArgs<float>& args) const override {
+    static_cast<const Derived*>(this)->run(args);
+  }
+  void merge(const MergeArgs<double>& args) const override {
+    static_cast<const Derived*>(this)->run(args);
+  }
+};
+
+}  // namespace mf

@@ -1,0 +1,114 @@
+#include "core/rng.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+#include <vector>
+
+namespace mf {
+namespace {
+
+// Known answers published with Random123 (kat_vectors, "philox4x32 10" lines): counter, key, output.
+TEST(Philox, MatchesPublishedKnownAnswers) {
+  struct Case {
+    PhiloxCounter counter;
+    PhiloxKey key;
+    PhiloxCounter expected;
+  };
+  const Case cases[] = {
+      {{0, 0, 0, 0}, {0, 0}, {0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}},
+      {{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff},
+       {0xffffffff, 0xffffffff},
+       {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}},
+      {{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344},
+       {0xa4093822, 0x299f31d0},
+       {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}},
+  };
+  for (const Case& c : cases) EXPECT_EQ(philox4x32_10(c.counter, c.key), c.expected);
+}
+
+TEST(Uniform01, IsWordOfTheCounterBlockOfItsIndex) {
+  const uint64_t key = 0x0123456789abcdefull;
+  for (uint64_t index : {0ull, 1ull, 2ull, 3ull, 4ull, 7ull, 1000001ull, (1ull << 33) + 5}) {
+    const uint64_t block = index / 4;
+    const PhiloxCounter bits = philox4x32_10({uint32_t(block), uint32_t(block >> 32), 0, 0},
+                                             {uint32_t(key), uint32_t(key >> 32)});
+    EXPECT_EQ(uniform01(key, index), float(bits[index % 4] >> 8) / 16777216.0f) << index;
+  }
+}
+
+TEST(Uniform01, IsInUnitIntervalWith24Bits) {
+  for (uint64_t i = 0; i < 100000; ++i) {
+    const float u = uniform01(42, i);
+    ASSERT_GE(u, 0.0f);
+    ASSERT_LT(u, 1.0f);
+    ASSERT_EQ(std::ldexp(u, 24), std::floor(std::ldexp(u, 24)));
+  }
+}
+
+TEST(Uniform01, IsDeterministicAndDependsOnlyOnKeyAndIndex) {
+  const uint64_t key = tensor_key(7, "model.layers.3.self_attn.q_proj.weight");
+  std::vector<float> first(1000), again(1000);
+  for (size_t i = 0; i < first.size(); ++i) first[i] = uniform01(key, i);
+  // Any visiting order gives the same values.
+  for (size_t i = again.size(); i-- > 0;) again[i] = uniform01(key, i);
+  EXPECT_EQ(first, again);
+}
+
+TEST(FillUniform01, AgreesWithSingleDrawsForAnyOffsetAndLength) {
+  const uint64_t key = 99;
+  for (uint64_t start : {0ull, 1ull, 2ull, 3ull, 5ull, 1022ull}) {
+    for (size_t length : {0u, 1u, 3u, 4u, 5u, 17u, 64u}) {
+      std::vector<float> block(length);
+      fill_uniform01(key, start, block);
+      for (size_t j = 0; j < length; ++j)
+        ASSERT_EQ(block[j], uniform01(key, start + j)) << start << "+" << j;
+    }
+  }
+}
+
+TEST(Uniform01, MeanAndVarianceOfAMillionDraws) {
+  const uint64_t key = tensor_key(0, "lm_head.weight");
+  const size_t n = 1000000;
+  std::vector<float> u(n);
+  fill_uniform01(key, 0, u);
+  double sum = 0, squares = 0;
+  std::vector<size_t> buckets(10);
+  for (float x : u) {
+    sum += x;
+    squares += double(x) * x;
+    ++buckets[size_t(x * 10)];
+  }
+  const double mean = sum / n;
+  const double variance = squares / n - mean * mean;
+  // Standard error of the mean: sqrt(1/12 / n) ~ 2.9e-4; of the variance: sqrt(1/180 / n) ~ 7.5e-5.
+  EXPECT_NEAR(mean, 0.5, 5 * 2.9e-4);
+  EXPECT_NEAR(variance, 1.0 / 12, 5 * 7.5e-5);
+  // Each tenth holds 1e5 +- 300 (one sigma).
+  for (size_t b : buckets) EXPECT_NEAR(double(b), 1e5, 5 * 300.0);
+}
+
+TEST(TensorKey, SeparatesSeedsAndNames) {
+  std::set<uint64_t> keys;
+  for (uint64_t seed : {0ull, 1ull, 2ull, 0xffffffffffffffffull})
+    for (const char* name : {"", "a", "b", "model.embed_tokens.weight", "model.embed_tokens.weigh"})
+      keys.insert(tensor_key(seed, name));
+  EXPECT_EQ(keys.size(), 20u);
+  EXPECT_EQ(tensor_key(5, "x"), tensor_key(5, "x"));
+}
+
+TEST(StreamKey, SeparatesStreams) {
+  std::set<uint64_t> keys;
+  for (uint64_t key : {0ull, 1ull, 12345ull})
+    for (uint64_t stream = 0; stream < 8; ++stream) keys.insert(stream_key(key, stream));
+  EXPECT_EQ(keys.size(), 24u);
+  // Neighbouring streams are uncorrelated: their draws agree no more often than chance.
+  size_t equal_halves = 0;
+  for (uint64_t i = 0; i < 10000; ++i)
+    equal_halves += (uniform01(stream_key(1, 0), i) < 0.5f) == (uniform01(stream_key(1, 1), i) < 0.5f);
+  EXPECT_NEAR(double(equal_halves), 5000.0, 5 * 50.0);
+}
+
+}  // namespace
+}  // namespace mf

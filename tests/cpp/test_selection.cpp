@@ -1,0 +1,173 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "methods/magnitude_selection.hpp"
+
+namespace mf {
+namespace {
+
+// The descending magnitude order written out the slow way: a full stable sort by |x| descending (equal
+// magnitudes keep increasing index order); NaN first.
+template <class T>
+std::vector<size_t> descending_order(const std::vector<T>& values) {
+  std::vector<size_t> order(values.size());
+  std::iota(order.begin(), order.end(), 0);
+  auto larger = [&](size_t a, size_t b) {
+    const T x = std::abs(values[a]), y = std::abs(values[b]);
+    if (std::isnan(x) || std::isnan(y)) return std::isnan(x) && !std::isnan(y);
+    return x > y;
+  };
+  std::stable_sort(order.begin(), order.end(), larger);
+  return order;
+}
+
+template <class T>
+std::vector<uint8_t> top(const std::vector<T>& values, size_t k) {
+  std::vector<uint8_t> keep(values.size());
+  mark_top_magnitudes<T>(values, k, keep);
+  return keep;
+}
+
+std::vector<size_t> kept_indices(const std::vector<uint8_t>& keep) {
+  std::vector<size_t> r;
+  for (size_t i = 0; i < keep.size(); ++i)
+    if (keep[i]) r.push_back(i);
+  return r;
+}
+
+// Values with many exact ties, like bf16 fine-tuning deltas.
+template <class T>
+std::vector<T> quantized_values(size_t n, unsigned seed, int levels) {
+  std::mt19937 gen(seed);
+  std::uniform_int_distribution<int> level(-levels, levels);
+  std::vector<T> v(n);
+  for (T& x : v) x = T(level(gen)) * T(0.0078125);
+  return v;
+}
+
+template <class T>
+class Selection : public ::testing::Test {};
+using Types = ::testing::Types<float, double>;
+TYPED_TEST_SUITE(Selection, Types);
+
+TYPED_TEST(Selection, KeepsTheLargestMagnitudes) {
+  using T = TypeParam;
+  const std::vector<T> v = {T(0.1), T(-0.7), T(0.3), T(0.5), T(-0.2)};
+  EXPECT_EQ(kept_indices(top(v, 1)), (std::vector<size_t>{1}));
+  EXPECT_EQ(kept_indices(top(v, 2)), (std::vector<size_t>{1, 3}));
+  EXPECT_EQ(kept_indices(top(v, 3)), (std::vector<size_t>{1, 2, 3}));
+  EXPECT_EQ(kept_indices(top(v, 0)), (std::vector<size_t>{}));
+  EXPECT_EQ(kept_indices(top(v, 5)), (std::vector<size_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(kept_indices(top(v, 9)), (std::vector<size_t>{0, 1, 2, 3, 4}));
+}
+
+TYPED_TEST(Selection, TiesAtTheCutKeepTheLowestIndices) {
+  using T = TypeParam;
+  // Magnitude 0.5 four times (signs differ, -0.5 ties +0.5); the cut at k = 3 falls inside the tie.
+  const std::vector<T> v = {T(0.25), T(0.5), T(-0.5), T(0.75), T(0.5), T(-0.5)};
+  EXPECT_EQ(kept_indices(top(v, 3)), (std::vector<size_t>{1, 2, 3}));
+  EXPECT_EQ(kept_indices(top(v, 4)), (std::vector<size_t>{1, 2, 3, 4}));
+  const std::vector<T> equal(10, T(1));
+  EXPECT_EQ(kept_indices(top(equal, 3)), (std::vector<size_t>{0, 1, 2}));
+  // +0 and -0 are one magnitude.
+  const std::vector<T> zeros = {T(0), T(-0.0), T(0), T(1)};
+  EXPECT_EQ(kept_indices(top(zeros, 2)), (std::vector<size_t>{0, 3}));
+}
+
+TYPED_TEST(Selection, NaNAndInfinityRankAboveNumbers) {
+  using T = TypeParam;
+  const T inf = std::numeric_limits<T>::infinity();
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  const std::vector<T> v = {T(1), -inf, T(3), nan, std::numeric_limits<T>::denorm_min(), T(0)};
+  EXPECT_EQ(kept_indices(top(v, 1)), (std::vector<size_t>{3}));
+  EXPECT_EQ(kept_indices(top(v, 2)), (std::vector<size_t>{1, 3}));
+  EXPECT_EQ(kept_indices(top(v, 5)), (std::vector<size_t>{0, 1, 2, 3, 4}));
+}
+
+TYPED_TEST(Selection, KeepsExactlyKAndMatchesAFullSort) {
+  using T = TypeParam;
+  for (int levels : {1, 3, 40, 100000}) {
+    const std::vector<T> v = quantized_values<T>(20011, 17 + levels, levels);
+    const std::vector<size_t> order = descending_order(v);
+    for (size_t k : {size_t(1), size_t(2), size_t(137), size_t(10005), size_t(20010)}) {
+      const std::vector<uint8_t> keep = top(v, k);
+      std::vector<uint8_t> expected(v.size(), 0);
+      for (size_t r = 0; r < k; ++r) expected[order[r]] = 1;
+      ASSERT_EQ(std::count(keep.begin(), keep.end(), 1), ptrdiff_t(k));
+      ASSERT_EQ(keep, expected) << "levels " << levels << " k " << k;
+    }
+  }
+}
+
+TYPED_TEST(Selection, SpreadMagnitudesAcrossAllRadixDigits) {
+  using T = TypeParam;
+  // Magnitudes from 1e-30 to 1e30 exercise every digit of the radix select.
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<double> exponent(-30, 30);
+  std::vector<T> v(50000);
+  for (T& x : v) x = T((gen() % 2 ? 1 : -1) * std::pow(10.0, exponent(gen)));
+  const std::vector<size_t> order = descending_order(v);
+  for (size_t k : {size_t(1), size_t(25000), size_t(49999)}) {
+    std::vector<uint8_t> expected(v.size(), 0);
+    for (size_t r = 0; r < k; ++r) expected[order[r]] = 1;
+    ASSERT_EQ(top(v, k), expected) << k;
+  }
+}
+
+TYPED_TEST(Selection, RankRangeIsTheReverseOrderSlice) {
+  using T = TypeParam;
+  const std::vector<T> v = quantized_values<T>(5003, 3, 6);
+  std::vector<size_t> ascending = descending_order(v);
+  std::reverse(ascending.begin(), ascending.end());
+  const size_t n = v.size();
+  for (auto [first, last] : std::vector<std::pair<size_t, size_t>>{
+           {0, n}, {0, 0}, {10, 10}, {0, 1}, {n - 1, n}, {100, 4000}, {2500, 2501}, {4000, 9000}}) {
+    std::vector<uint8_t> keep(n);
+    mark_magnitude_rank_range<T>(v, first, last, keep);
+    std::vector<uint8_t> expected(n, 0);
+    for (size_t r = first; r < std::min(last, n); ++r) expected[ascending[r]] = 1;
+    ASSERT_EQ(keep, expected) << first << ".." << last;
+  }
+}
+
+TYPED_TEST(Selection, RankRangeHandWorked) {
+  using T = TypeParam;
+  // Ascending: 0.05(3) 0.1(0) 0.2(6) 0.3(2) 0.4(7) 0.5(9) 0.6(4) 0.7(5) 0.9(1) 1.0(8).
+  const std::vector<T> v = {T(0.1), T(-0.9), T(0.3), T(0.05), T(-0.6),
+                            T(0.7), T(0.2),  T(-0.4), T(1.0), T(0.5)};
+  std::vector<uint8_t> keep(v.size());
+  mark_magnitude_rank_range<T>(v, 3, 8, keep);
+  EXPECT_EQ(kept_indices(keep), (std::vector<size_t>{2, 4, 5, 7, 9}));
+  // Ties: equal magnitudes rank higher the lower their index, so the lower cut keeps the lowest indices.
+  const std::vector<T> tied = {T(0.5), T(0.5), T(0.5), T(0.5)};
+  keep.assign(tied.size(), 0);
+  mark_magnitude_rank_range<T>(tied, 1, 3, keep);
+  EXPECT_EQ(kept_indices(keep), (std::vector<size_t>{1, 2}));
+  mark_magnitude_rank_range<T>(tied, 2, 4, keep);
+  EXPECT_EQ(kept_indices(keep), (std::vector<size_t>{0, 1}));
+}
+
+TYPED_TEST(Selection, AscendingRanksWithinALine) {
+  using T = TypeParam;
+  const std::vector<T> line = {T(0.3), T(-0.1), T(0.3), T(2), T(0)};
+  std::vector<size_t> ranks(line.size());
+  ascending_magnitude_ranks<T>(line, ranks);
+  // 0 -> 1, 0.1 -> 2, the two 0.3: the higher index ranks lower -> index 2 is 3, index 0 is 4; 2 -> 5.
+  EXPECT_EQ(ranks, (std::vector<size_t>{4, 2, 3, 5, 1}));
+
+  const std::vector<T> v = quantized_values<T>(3001, 11, 5);
+  std::vector<size_t> ascending = descending_order(v);
+  std::reverse(ascending.begin(), ascending.end());
+  std::vector<size_t> all(v.size());
+  ascending_magnitude_ranks<T>(v, all);
+  for (size_t r = 0; r < ascending.size(); ++r) ASSERT_EQ(all[ascending[r]], r + 1);
+}
+
+}  // namespace
+}  // namespace mf

@@ -1,0 +1,380 @@
+"""End to end: every tests/cases/*.yaml recipe through mergeforge and through MergeKit.
+
+Modes (a case's `expect.compare`):
+
+mergekit (default)
+  Run both tools, then compare per COMPAT.md's matching policy (compare.py): tensor names,
+  shapes, saved dtypes, values; config.json; the non-weight files (tokenizer copy, README.md,
+  mergekit_config.yml); then load both with transformers and compare logits.
+  Optional keys:
+    policy: close|ulp|ref         override the automatic choice
+    mergekit_overrides: {k: v}    top-level recipe keys changed for MergeKit only, where
+                                  COMPAT.md deliberately differs from it (null deletes a key)
+    config: {key: value}          values our config.json must hold (dotted keys for nesting)
+    config_ignore: [key]          config keys not compared with MergeKit's (documented QUIRKs)
+    tensors_present / tensors_absent: [name]
+    files_present / files_absent: [file]
+    ignore_tensors: [name]        tensors not compared with MergeKit (documented QUIRKs)
+    mergekit_lenient_config: true MergeKit's output config is saved without transformers'
+                                  validation (it writes a config transformers refuses)
+    sharded: true|false           whether our output must have an index
+    logits: compare|load|none     (default compare; load = ours must load and be finite)
+    logits_atol: float
+
+stats
+  Random methods at density < 1. `stats: {base, model, density, weight, rescale}` describes
+  the single fine-tune merged into its base. Runs ours twice with the first seed (-j 1 and
+  -j 2: identical bytes), once with the second seed (must differ), checks random_stats on
+  ours and, as a check of the harness, on MergeKit's output with the first seed.
+
+error
+  `error: {contains: [text], regex: [pattern]}`: mergeforge must exit non-zero, print every
+  text (case-insensitive) / match every pattern, and leave no output directory behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import compare
+import mergekit_runner
+import random_stats
+from cases import REPO, Case, load_cases
+from logits import logits_of, logits_tolerance
+
+CASES = load_cases()
+EXAMPLES = sorted((REPO / "examples").glob("*.yml"))
+CLI_TIMEOUT_S = 300
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def cli_args(options: dict, threads: int | None = None) -> list[str]:
+    args: list[str] = []
+    if options.get("random_seed") is not None:
+        args += ["--random-seed", str(options["random_seed"])]
+    if options.get("out_shard_size") is not None:
+        args += ["--out-shard-size", str(options["out_shard_size"])]
+    if options.get("copy_tokenizer") is False:
+        args += ["--no-copy-tokenizer"]
+    if options.get("write_model_card") is False:
+        args += ["--no-write-model-card"]
+    if options.get("allow_crimes"):
+        args += ["--allow-crimes"]
+    if options.get("unsafe_truncate_embeddings"):
+        args += ["--unsafe-truncate-embeddings"]
+    t = threads if threads is not None else options.get("threads")
+    if t is not None:
+        args += ["-j", str(t)]
+    return args
+
+
+def run_mergeforge(binary: Path, recipe: Path, out: Path, options: dict,
+                   threads: int | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    cmd = [str(binary), "merge", str(recipe), str(out)] + cli_args(options, threads)
+    return subprocess.run(cmd, cwd=str(cwd), capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+
+
+def merge_ours(binary: Path, recipe: Path, out: Path, options: dict, threads: int | None = None,
+               cwd: Path = REPO) -> Path:
+    proc = run_mergeforge(binary, recipe, out, options, threads, cwd)
+    if proc.returncode != 0:
+        pytest.fail(
+            f"mergeforge exited with {proc.returncode}\ncommand: {' '.join(proc.args)}\n"
+            f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}",
+            pytrace=False,
+        )
+    if not out.is_dir():
+        pytest.fail(f"mergeforge exited 0 but wrote no {out}", pytrace=False)
+    return out
+
+
+def apply_overrides(recipe_text: str, overrides: dict | None) -> str:
+    if not overrides:
+        return recipe_text
+    data = yaml.safe_load(recipe_text)
+    for k, v in overrides.items():
+        if v is None:
+            data.pop(k, None)
+        else:
+            data[k] = v
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def dotted_get(d: dict, key: str):
+    cur = d
+    for part in key.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return "<absent>"
+        cur = cur[part]
+    return cur
+
+
+def expected_config_dtype(recipe: dict) -> str | None:
+    return compare.normalize_dtype(recipe.get("out_dtype") or recipe.get("dtype"))
+
+
+def donor_dir(recipe: dict) -> Path | None:
+    models = compare.recipe_models(recipe)
+    return Path(models[0]) if models else None
+
+
+def base_dir(recipe: dict) -> Path | None:
+    if recipe.get("base_model") and not recipe.get("slices"):
+        b = recipe["base_model"]
+        return Path(b["model"] if isinstance(b, dict) else b)
+    return None
+
+
+def dir_hash(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for root in paths:
+        for p in sorted(Path(root).rglob("*")):
+            if p.is_file():
+                h.update(str(p.relative_to(root)).encode())
+                h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def check_expectations(case: Case, ours: Path, variables: dict, failures: list[str]) -> None:
+    ex = lambda k, d=None: case.expect_value(k, variables, d)  # noqa: E731
+    names = set(compare.weight_files(ours))
+    for n in ex("tensors_present", []) or []:
+        if n not in names:
+            failures.append(f"ours lacks tensor {n}")
+    for n in ex("tensors_absent", []) or []:
+        if n in names:
+            failures.append(f"ours has tensor {n}, which should be absent")
+    files = {p.name for p in ours.iterdir()}
+    for f in ex("files_present", []) or []:
+        if f not in files:
+            failures.append(f"ours lacks file {f}")
+    for f in ex("files_absent", []) or []:
+        if f in files:
+            failures.append(f"ours has file {f}, which should be absent")
+    sharded = ex("sharded")
+    if sharded is not None:
+        has_index = (ours / "model.safetensors.index.json").exists()
+        if bool(sharded) != has_index:
+            failures.append(f"ours: index present={has_index}, expected sharded={sharded}")
+        if sharded and len(list(ours.glob("model-*-of-*.safetensors"))) < 2:
+            failures.append("ours: sharded output with fewer than 2 shards")
+        for p in ours.glob("model-*.safetensors"):
+            if not re.fullmatch(r"model-\d{5}-of-\d{5}\.safetensors", p.name):
+                failures.append(f"ours: shard name {p.name} is not model-NNNNN-of-NNNNN.safetensors")
+    cfg = json.loads((ours / "config.json").read_text())
+    for k, v in (ex("config", {}) or {}).items():
+        got = dotted_get(cfg, k)
+        if got != v:
+            failures.append(f"ours: config.json {k} = {got!r}, expected {v!r}")
+
+
+def compare_logits(case_expect: dict, kind: str, ours: Path, theirs: Path | None,
+                   failures: list[str], config_fallback: bool = False) -> None:
+    mode = case_expect.get("logits", "compare")
+    if mode == "none":
+        return
+    try:
+        lo = logits_of(ours)
+    except Exception as e:  # noqa: BLE001
+        failures.append(f"transformers cannot load our output: {type(e).__name__}: {e}")
+        return
+    if not bool(torch.isfinite(lo).all()):
+        failures.append("our output gives non-finite logits")
+    if mode == "load" or theirs is None:
+        return
+    try:
+        lt = logits_of(theirs)
+    except Exception as e:  # noqa: BLE001
+        if not config_fallback:
+            failures.append(f"transformers cannot load MergeKit's output: {type(e).__name__}: {e}")
+            return
+        lt = logits_of(theirs, config_dir=ours)
+    if lo.shape != lt.shape:
+        failures.append(f"logits shape {tuple(lo.shape)} (ours) vs {tuple(lt.shape)} (MergeKit)")
+        return
+    scale = float(lt.abs().max())
+    atol = case_expect.get("logits_atol") or logits_tolerance(kind, scale)
+    dev = float((lo - lt).abs().max())
+    if not dev <= atol:
+        failures.append(f"logits differ from MergeKit's by {dev:.3g} (tolerance {atol:.3g}, |logits| <= {scale:.3g})")
+
+
+def finish(failures: list[str], header: str) -> None:
+    if failures:
+        pytest.fail(header + "\n" + "\n".join(f"- {f}" for f in failures), pytrace=False)
+
+
+# --------------------------------------------------------------------------- modes
+
+
+def compare_case(case: Case, recipe_text: str, recipe_path: Path, mergeforge_bin: Path,
+                 variables: dict, cache_dir: Path, tmp_path: Path, salt: str = "",
+                 cwd: Path = REPO, monkeypatch=None) -> None:
+    recipe = yaml.safe_load(recipe_text)
+    ours = merge_ours(mergeforge_bin, recipe_path, tmp_path / "ours", case.options, cwd=cwd)
+
+    mk_text = apply_overrides(recipe_text, case.expect_value("mergekit_overrides", variables))
+    options = dict(case.options)
+    if monkeypatch is not None:
+        monkeypatch.chdir(cwd)  # MergeKit resolves relative model paths against the cwd
+    lenient = bool(case.expect.get("mergekit_lenient_config"))
+    theirs = mergekit_runner.run_mergekit(mk_text, options, cache_dir, salt, lenient)
+
+    policy = compare.choose_policy(recipe)
+    forced = case.expect.get("policy")
+    if forced:
+        policy.kind = forced
+    failures: list[str] = []
+    ref = None
+    if policy.kind == "ref":
+        for m in compare.recipe_models(recipe):
+            dts = compare.model_dtypes(Path(m))
+            if dts != {policy.compute}:
+                pytest.fail(f"case design: the float64 reference needs every input stored in "
+                            f"{policy.compute}; {m} holds {sorted(dts)}", pytrace=False)
+        ref = mergekit_runner.run_mergekit_reference(mk_text, options, cache_dir, salt, lenient)
+    cmp = compare.compare_weights(ours, theirs, policy, ref_dir=ref, base_dir=base_dir(recipe),
+                                  ignore=case.expect_value("ignore_tensors", variables, []) or [])
+    compare.SUMMARY.add(case.name, cmp)
+    if not cmp.ok:
+        failures.append("weights differ from MergeKit's:\n" + cmp.report())
+
+    failures += compare.compare_configs(ours, theirs, expected_config_dtype(recipe),
+                                        ignore=case.expect_value("config_ignore", variables, []) or [])
+    failures += compare.compare_side_files(ours, theirs, recipe_text, donor_dir(recipe),
+                                           model_card=case.options.get("write_model_card", True))
+    check_expectations(case, ours, variables, failures)
+    compare_logits(case.expect, policy.kind, ours, theirs, failures,
+                   config_fallback=lenient)
+    finish(failures, f"{case.name}: {case.description}")
+
+
+def stats_case(case: Case, recipe_text: str, recipe_path: Path, mergeforge_bin: Path,
+               variables: dict, cache_dir: Path, tmp_path: Path) -> None:
+    st = case.expect_value("stats", variables)
+    seeds = case.expect.get("seeds") or [1234, 4321]
+    s1, s2 = int(seeds[0]), int(seeds[1])
+    failures: list[str] = []
+    opts1 = {**case.options, "random_seed": s1}
+    a = merge_ours(mergeforge_bin, recipe_path, tmp_path / "ours_seed1_j1", opts1, threads=1)
+    b = merge_ours(mergeforge_bin, recipe_path, tmp_path / "ours_seed1_j2", opts1, threads=2)
+    c = merge_ours(mergeforge_bin, recipe_path, tmp_path / "ours_seed2", {**case.options, "random_seed": s2})
+    differ = compare.identical_bytes(a, b)
+    if differ:
+        failures.append(f"same seed, -j 1 vs -j 2: {len(differ)} tensors differ, e.g. {differ[:5]}")
+    changed = compare.identical_bytes(a, c)
+    big = [n for n, t in compare.load_tensors(a).items() if t.numel() >= 256]
+    unchanged = [n for n in big if n not in changed]
+    if unchanged:
+        failures.append(f"seeds {s1} and {s2} give identical tensors: {unchanged[:5]} "
+                        f"({len(unchanged)} of {len(big)} tensors with >= 256 elements)")
+    kw = dict(density=float(st["density"]), weight=float(st.get("weight", 1.0)),
+              rescale=bool(st.get("rescale", True)), sigmas=float(st.get("sigmas", 4.0)))
+    base, model = Path(st["base"]), Path(st["model"])
+    for label, out in (("ours (seed 1)", a), ("ours (seed 2)", c)):
+        probs, summary = random_stats.sparsified_delta_problems(out, base, model, **kw)
+        failures += [f"{label}: {p}" for p in probs]
+    theirs = mergekit_runner.run_mergekit(recipe_text, opts1, cache_dir)
+    probs, summary_t = random_stats.sparsified_delta_problems(theirs, base, model, **kw)
+    if probs:
+        failures.append("harness check: MergeKit's own output fails these statistics too, the case "
+                        "is wrong: " + "; ".join(probs[:5]))
+    recipe = yaml.safe_load(recipe_text)
+    failures += compare.layout_problems(a)
+    failures += compare.compare_configs(a, theirs, expected_config_dtype(recipe),
+                                        ignore=case.expect_value("config_ignore", variables, []) or [])
+    failures += compare.compare_side_files(a, theirs, recipe_text, donor_dir(recipe))
+    names_o, names_t = set(compare.weight_files(a)), set(compare.weight_files(theirs))
+    if names_o != names_t:
+        failures.append(f"tensor names differ: only ours {sorted(names_o - names_t)}, "
+                        f"only MergeKit {sorted(names_t - names_o)}")
+    dt_o, dt_t = compare.saved_dtypes(a), compare.saved_dtypes(theirs)
+    for n in sorted(names_o & names_t):
+        if dt_o[n] != dt_t[n]:
+            failures.append(f"{n}: saved dtype {dt_o[n]} (ours) vs {dt_t[n]} (MergeKit)")
+    check_expectations(case, a, variables, failures)
+    compare_logits({"logits": "load"}, "close", a, None, failures)
+    finish(failures, f"{case.name}: {case.description}")
+
+
+def error_case(case: Case, recipe_text: str, recipe_path: Path, mergeforge_bin: Path,
+               variables: dict, tmp_path: Path) -> None:
+    spec = case.expect_value("error", variables) or {}
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    out = run_dir / "out"
+    proc = run_mergeforge(mergeforge_bin, recipe_path, out, case.options)
+    text = proc.stdout + proc.stderr
+    failures: list[str] = []
+    if proc.returncode == 0:
+        failures.append("mergeforge exited 0 on a broken recipe")
+    elif proc.returncode < 0:
+        failures.append(f"mergeforge died from signal {-proc.returncode}")
+    for s in spec.get("contains", []) or []:
+        if str(s).lower() not in text.lower():
+            failures.append(f"message does not mention {s!r}")
+    for pat in spec.get("regex", []) or []:
+        if not re.search(pat, text, flags=re.IGNORECASE | re.MULTILINE):
+            failures.append(f"message does not match /{pat}/")
+    left = sorted(p.name for p in run_dir.iterdir())
+    if left:
+        failures.append(f"output left behind after the failure: {left}")
+    finish(failures, f"{case.name}: {case.description}\nexit status {proc.returncode}\n"
+                     f"output:\n{text[-3000:]}")
+
+
+# --------------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_case(case: Case, mergeforge_bin, variables, cache_dir, tmp_path):
+    recipe_text = case.recipe(variables)
+    recipe_path = tmp_path / "recipe.yml"
+    recipe_path.write_text(recipe_text, encoding="utf-8")
+    mode = case.expect.get("compare", "mergekit")
+    if mode == "error":
+        error_case(case, recipe_text, recipe_path, mergeforge_bin, variables, tmp_path)
+    elif mode == "stats":
+        stats_case(case, recipe_text, recipe_path, mergeforge_bin, variables, cache_dir, tmp_path)
+    elif mode == "mergekit":
+        compare_case(case, recipe_text, recipe_path, mergeforge_bin, variables, cache_dir, tmp_path)
+    else:
+        pytest.fail(f"{case.path}: unknown expect.compare {mode!r}", pytrace=False)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example(example: Path, mergeforge_bin, cache_dir, tmp_path, monkeypatch):
+    """The shipped examples, run from the repository root as the README shows."""
+    monkeypatch.chdir(REPO)
+    text = example.read_text(encoding="utf-8")
+    case = Case(name=f"example_{example.stem}", path=example, description=f"examples/{example.name}",
+                recipe_template=text, expect={"compare": "mergekit"})
+    recipe = yaml.safe_load(text)
+    salt = dir_hash([REPO / m for m in compare.recipe_models(recipe)])
+    compare_case(case, text, example, mergeforge_bin, {}, cache_dir, tmp_path, salt=salt,
+                 cwd=REPO, monkeypatch=monkeypatch)
+
+
+def test_case_files_are_valid(variables):
+    """Every case parses, names known keys, and its recipe is accepted by MergeKit's schema."""
+    from mergekit.config import MergeConfiguration
+
+    assert len(CASES) >= 22, f"only {len(CASES)} cases"
+    for case in CASES:
+        text = case.recipe(variables)
+        if case.expect.get("compare") == "error":
+            continue
+        MergeConfiguration.model_validate(yaml.safe_load(text))
+        for m in compare.recipe_models(yaml.safe_load(text)):
+            assert Path(m).is_dir(), f"{case.name}: model {m} was not generated"

@@ -1,0 +1,296 @@
+"""Checks of the test harness itself, with MergeKit only (no mergeforge binary needed).
+
+The comparison must find MergeKit's output equal to itself and must flag a perturbed copy;
+the generated models must have the properties the cases rely on.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import save_file
+
+import compare
+import mergekit_runner
+import random_stats
+from cases import CASES_DIR, load_case
+
+
+def mergekit_out(name: str, variables: dict, cache_dir: Path, reference: bool = False) -> tuple[Path, str]:
+    case = load_case(CASES_DIR / f"{name}.yaml")
+    text = case.recipe(variables)
+    run = mergekit_runner.run_mergekit_reference if reference else mergekit_runner.run_mergekit
+    return run(text, case.options, cache_dir), text
+
+
+def rewrite(out_dir: Path, change) -> None:
+    """Apply change(dict of tensors) to a copied single-file output and save it back."""
+    path = out_dir / "model.safetensors"
+    tensors = compare.load_tensors(out_dir)
+    change(tensors)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata={"format": "pt"})
+
+
+def copy_out(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+# --------------------------------------------------------------------------- models
+
+
+def test_model_set(models_root):
+    for fam in ("llama", "mistral", "qwen2", "gemma2", "phi3", "gpt2"):
+        for m in ("base", "ft1", "ft2", "ft3"):
+            assert (models_root / fam / m / "config.json").exists(), f"{fam}/{m}"
+    sharded = models_root / "llama" / "ft1-sharded"
+    assert (sharded / "model.safetensors.index.json").exists()
+    assert len(list(sharded.glob("model-*.safetensors"))) >= 2
+    # the sharded copy holds exactly ft1's tensors
+    assert compare.identical_bytes(sharded, models_root / "llama" / "ft1") == []
+    assert compare.model_dtypes(models_root / "llama-bf16" / "ft1") == {"bfloat16"}
+    assert compare.model_dtypes(models_root / "llama-fp16" / "ft1") == {"float16"}
+    assert compare.model_dtypes(models_root / "qwen2-bf16" / "ft1") == {"bfloat16"}
+    names = lambda m: set(compare.weight_files(models_root / m))  # noqa: E731
+    assert "lm_head.weight" not in names("llama-tied/base")
+    assert "lm_head.weight" in names("llama-tied/ft2-untied")
+    assert "lm_head.weight" not in names("gemma2/base")
+    assert "transformer.h.1.attn.c_attn.weight" in names("gpt2/base")
+    assert "lm_head.weight" not in names("gpt2/base")
+    cfg = json.loads((models_root / "llama6" / "base" / "config.json").read_text())
+    assert cfg["num_hidden_layers"] == 6
+    tok = json.loads((models_root / "llama" / "base" / "tokenizer.json").read_text())
+    assert len(tok["model"]["vocab"]) <= cfg["vocab_size"]
+    assert (models_root / "llama" / "ft1" / "chat_template.jinja").exists()
+    assert not (models_root / "llama" / "base" / "chat_template.jinja").exists()
+
+
+def test_fine_tune_deltas_are_small(models_root):
+    b = compare.load_tensors(models_root / "llama" / "base")
+    for ft, lo, hi in (("ft1", 0.01, 0.04), ("ft3", 0.002, 0.05)):
+        x = compare.load_tensors(models_root / "llama" / ft)
+        for n in b:
+            rel = float((x[n] - b[n]).pow(2).mean().sqrt() / b[n].pow(2).mean().sqrt())
+            assert lo < rel < hi, (ft, n, rel)
+    ft3 = compare.load_tensors(models_root / "llama" / "ft3")
+    w = "model.layers.0.mlp.up_proj.weight"
+    frac = float((ft3[w] != b[w]).float().mean())
+    assert 0.05 < frac < 0.15, frac
+
+
+# --------------------------------------------------------------------------- utilities
+
+
+def test_ulp_values():
+    u = lambda x, d: float(compare.ulp(torch.tensor([x], dtype=torch.float64), d)[0])  # noqa: E731
+    assert u(1.0, "bfloat16") == 2.0**-7
+    assert u(0.99, "bfloat16") == 2.0**-8
+    assert u(1.5, "float16") == 2.0**-10
+    assert u(0.0, "float16") == 2.0**-24
+    assert u(1.0, "float32") == 2.0**-23
+
+
+def test_policy_choice(variables):
+    def pol(name):
+        return compare.choose_policy(yaml.safe_load(load_case(CASES_DIR / f"{name}.yaml").recipe(variables)))
+
+    assert pol("linear_llama_three_models").kind == "close"
+    assert pol("linear_llama_float16").kind == "ulp"
+    assert pol("linear_qwen2_bf16_inferred").kind == "ulp"
+    assert pol("linear_qwen2_bf16_inferred").precision == "bfloat16"
+    assert pol("slerp_llama_bf16").kind == "ulp"
+    assert pol("task_arithmetic_out_dtype_bf16").kind == "ulp"
+    p = pol("ties_llama_bf16")
+    assert (p.kind, p.ties) == ("ref", True)
+    assert pol("task_arithmetic_fp16_reference").kind == "ref"
+    mixed = pol("linear_mixed_half_dtypes")
+    assert (mixed.compute, mixed.kind) == ("float32", "close")
+
+
+def test_mergekit_cache_key_depends_on_inputs():
+    k = mergekit_runner.cache_key
+    assert k("a", {}) == k("a", {})
+    assert k("a", {}) != k("b", {})
+    assert k("a", {"random_seed": 1}) != k("a", {"random_seed": 2})
+    assert k("a", {"threads": 4}) == k("a", {})  # threads change no numbers
+    assert mergekit_runner.parse_size("100k") == 100_000
+    assert mergekit_runner.parse_size("5B") == 5_000_000_000
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def test_identical_outputs_pass(variables, cache_dir):
+    out, text = mergekit_out("linear_llama_three_models", variables, cache_dir)
+    policy = compare.choose_policy(yaml.safe_load(text))
+    cmp = compare.compare_weights(out, out, policy)
+    assert cmp.ok, cmp.report()
+    assert all(t.max_abs == 0 for t in cmp.tensors)
+    assert compare.compare_configs(out, out, "float32") == []
+    # MergeKit's own card and recipe copy pass our side-file checks
+    assert compare.compare_side_files(out, out, text) == []
+
+
+def test_perturbations_are_flagged(variables, cache_dir, tmp_path):
+    out, text = mergekit_out("linear_llama_three_models", variables, cache_dir)
+    policy = compare.choose_policy(yaml.safe_load(text))
+    name = "model.layers.1.self_attn.q_proj.weight"
+
+    # a float32 value moved by 1e-5 relative: outside 1e-6
+    bad = copy_out(out, tmp_path / "perturbed")
+
+    def nudge(t):
+        t[name] = t[name].clone()
+        t[name].view(-1)[17] *= 1 + 1e-5
+
+    rewrite(bad, nudge)
+    cmp = compare.compare_weights(bad, out, policy)
+    assert not cmp.ok
+    assert [t.name for t in cmp.tensors if not t.ok] == [name]
+    assert name in cmp.report()
+
+    # a float32 value moved by 1e-7 relative: inside
+    ok = copy_out(out, tmp_path / "tiny")
+
+    def tiny(t):
+        t[name] = t[name].clone()
+        t[name].view(-1)[17] *= 1 + 1e-7
+
+    rewrite(ok, tiny)
+    assert compare.compare_weights(ok, out, policy).ok
+
+    # a missing tensor, a changed dtype, a changed shape
+    broken = copy_out(out, tmp_path / "broken")
+
+    def mangle(t):
+        del t["model.norm.weight"]
+        t[name] = t[name].to(torch.bfloat16)
+        t["model.layers.0.input_layernorm.weight"] = t["model.layers.0.input_layernorm.weight"][:-1]
+
+    rewrite(broken, mangle)
+    cmp = compare.compare_weights(broken, out, policy)
+    text_report = "\n".join(cmp.problems)
+    assert "model.norm.weight" in text_report
+    assert f"{name}: saved dtype bfloat16" in text_report
+    assert "model.layers.0.input_layernorm.weight: shape" in text_report
+
+
+def test_config_and_side_file_differences_are_flagged(variables, cache_dir, tmp_path):
+    out, text = mergekit_out("passthrough_frankenmerge", variables, cache_dir)
+    mine = copy_out(out, tmp_path / "mine")
+    cfg = json.loads((mine / "config.json").read_text())
+    assert cfg["num_hidden_layers"] == 8
+    cfg["num_hidden_layers"] = 4
+    cfg["torch_dtype"] = cfg.pop("dtype")
+    (mine / "config.json").write_text(json.dumps(cfg))
+    (mine / "tokenizer.json").unlink()
+    (mine / "mergekit_config.yml").write_text(text + "\n# edited\n")
+    probs = compare.compare_configs(mine, out, "float32")
+    assert any("num_hidden_layers" in p for p in probs)
+    assert any("torch_dtype" in p for p in probs)
+    probs = compare.compare_side_files(mine, out, text)
+    assert any("tokenizer.json" in p for p in probs)
+    assert any("verbatim" in p for p in probs)
+
+
+def test_layout_problems_are_flagged(variables, cache_dir, tmp_path):
+    out, _ = mergekit_out("ties_sharded_input_output", variables, cache_dir)
+    assert (out / "model.safetensors.index.json").exists()
+    assert compare.layout_problems(out) == []
+    bad = copy_out(out, tmp_path / "bad")
+    idx = json.loads((bad / "model.safetensors.index.json").read_text())
+    victim = sorted(idx["weight_map"])[0]
+    del idx["weight_map"][victim]
+    idx["metadata"]["total_size"] = 1
+    (bad / "model.safetensors.index.json").write_text(json.dumps(idx))
+    probs = compare.layout_problems(bad)
+    assert any(victim in p for p in probs)
+    assert any("total_size" in p for p in probs)
+
+
+def test_half_ulp_policy(variables, cache_dir, tmp_path):
+    out, text = mergekit_out("slerp_llama_bf16", variables, cache_dir)
+    policy = compare.choose_policy(yaml.safe_load(text))
+    assert policy.kind == "ulp"
+    name = "model.layers.2.mlp.gate_proj.weight"
+
+    def step(t, k):
+        # move every 7th element k steps along the bf16 grid (same sign: bit pattern +k)
+        x = t[name].clone().contiguous()
+        bits = x.view(torch.int16).view(-1)
+        bits[::7] += k
+        t[name] = x
+
+    one = copy_out(out, tmp_path / "one")
+    rewrite(one, lambda t: step(t, 1))
+    cmp = compare.compare_weights(one, out, policy)
+    assert cmp.ok, cmp.report()
+    assert max(t.max_ulp for t in cmp.tensors) == pytest.approx(1.0)
+    two = copy_out(out, tmp_path / "two")
+    rewrite(two, lambda t: step(t, 2))
+    cmp = compare.compare_weights(two, out, policy)
+    assert [t.name for t in cmp.tensors if not t.ok] == [name]
+
+
+def test_reference_policy_accepts_correct_rounding(variables, cache_dir, tmp_path):
+    """An implementation that rounds the exact result once passes; a worse one fails."""
+    out, text = mergekit_out("ties_llama_bf16", variables, cache_dir)
+    ref, _ = mergekit_out("ties_llama_bf16", variables, cache_dir, reference=True)
+    recipe = yaml.safe_load(text)
+    policy = compare.choose_policy(recipe)
+    base = Path(recipe["base_model"])
+    assert compare.saved_dtypes(ref)["model.norm.weight"] == "float64"
+
+    ideal = copy_out(out, tmp_path / "ideal")
+    exact = compare.load_tensors(ref)
+    rewrite(ideal, lambda t: t.update({k: v.to(torch.bfloat16) for k, v in exact.items()}))
+    cmp = compare.compare_weights(ideal, out, policy, ref_dir=ref, base_dir=base)
+    assert cmp.ok, cmp.report()
+
+    name = "model.layers.1.mlp.up_proj.weight"
+
+    def skew(t):
+        x = t[name].clone().contiguous()
+        x.view(torch.int16).view(-1)[::50] += 3
+        t[name] = x
+
+    worse = copy_out(ideal, tmp_path / "worse")
+    rewrite(worse, skew)
+    cmp = compare.compare_weights(worse, out, policy, ref_dir=ref, base_dir=base)
+    assert [t.name for t in cmp.tensors if not t.ok] == [name], cmp.report()
+
+
+def test_random_statistics_on_mergekit(variables, cache_dir):
+    case = load_case(CASES_DIR / "dare_linear_stats.yaml")
+    text = case.recipe(variables)
+    st = case.expect_value("stats", variables)
+    out = mergekit_runner.run_mergekit(text, {"random_seed": 42}, cache_dir)
+    again = mergekit_runner.run_mergekit(text, {"random_seed": 42}, cache_dir)
+    assert out == again  # cached
+    probs, summary = random_stats.sparsified_delta_problems(
+        out, Path(st["base"]), Path(st["model"]), density=0.5)
+    assert probs == [], probs
+    assert abs(summary["kept_fraction"] - 0.5) < 0.02
+    # the same output judged against a wrong density fails
+    probs, _ = random_stats.sparsified_delta_problems(out, Path(st["base"]), Path(st["model"]), density=0.7)
+    assert any("kept fraction" in p for p in probs)
+    # a plain (unsparsified) merge fails too
+    full, _ = mergekit_out("task_arithmetic_llama", variables, cache_dir)
+    probs, _ = random_stats.sparsified_delta_problems(full, Path(st["base"]), Path(st["model"]), density=0.5)
+    assert probs
+
+
+def test_mergekit_seed_reproducible(variables, cache_dir, tmp_path):
+    """MergeKit with the same seed gives the same bytes (the runner relies on it to cache)."""
+    case = load_case(CASES_DIR / "dare_ties_stats.yaml")
+    text = case.recipe(variables)
+    a = mergekit_runner.run_mergekit(text, {"random_seed": 11}, tmp_path / "c1")
+    b = mergekit_runner.run_mergekit(text, {"random_seed": 11}, tmp_path / "c2")
+    c = mergekit_runner.run_mergekit(text, {"random_seed": 12}, tmp_path / "c3")
+    assert compare.identical_bytes(a, b) == []
+    assert len(compare.identical_bytes(a, c)) > 10
