@@ -78,7 +78,8 @@ void fill_uniform01(uint64_t key, uint64_t first_index, std::span<float> out) {
     out[j] = uniform01(key, first_index + j);
     ++j;
   }
-  // Groups of independent blocks, rounds outermost, so the compiler can run the blocks in SIMD lanes.
+  // Groups of independent blocks, rounds outermost, so the compiler can run the blocks in SIMD
+  // lanes.
   constexpr size_t kLanes = 16;
   for (; j + 4 * kLanes <= n; j += 4 * kLanes) {
     uint32_t c0[kLanes], c1[kLanes], c2[kLanes], c3[kLanes];

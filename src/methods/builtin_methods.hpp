@@ -1,5 +1,6 @@
-// Constructors of the built-in merge methods. registry.cpp lists them; each is defined in its own file
-// (the task-arithmetic variants together in task_arithmetic_family.cpp, mirroring COMPAT.md's table).
+// Constructors of the built-in merge methods. registry.cpp lists them; each is defined in its own
+// file (the task-arithmetic variants together in task_arithmetic_family.cpp, mirroring COMPAT.md's
+// table).
 #pragma once
 
 #include <memory>

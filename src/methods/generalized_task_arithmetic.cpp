@@ -93,46 +93,66 @@ class GeneralizedTaskArithmetic : public MethodWithKernel<GeneralizedTaskArithme
   }
 
  private:
-  // Steps 4-6: weigh, vote, sum, normalize, scale, add to the base. Per element the sums over models are
-  // exact-ish in double (a product of two floats is exact in double) and the result is rounded once.
+  // Steps 4-6: weigh, vote, sum, normalize, scale, add to the base. The sums over models run in
+  // double (a product of two floats is exact in double) and the result is rounded once. Elements go
+  // in blocks with the models in the outer loop, so the inner loops are plain vectorizable array
+  // arithmetic.
   template <class T>
   void combine(const MergeArgs<T>& args, const T* base, const std::vector<const T*>& deltas,
                const std::vector<T>& weights) const {
+    constexpr size_t kBlock = 512;
     const size_t n = args.numel();
-    const size_t m = deltas.size();
     const bool normalize = args.global->flag("normalize");
     const double lambda = args.global->get("lambda");
+    const bool vote = variant_.consensus == SignConsensus::Sum;
 
-    if (variant_.consensus == SignConsensus::None) {
-      double weight_sum = 0;
-      for (T w : weights) weight_sum += double(w);
-      if (std::abs(weight_sum) < kZeroWeightSum) weight_sum = 1;
-      for (size_t e = 0; e < n; ++e) {
-        double mixed = 0;
-        for (size_t i = 0; i < m; ++i) mixed += double(weights[i]) * double(deltas[i][e]);
-        args.out[e] = T(double(base[e]) + (normalize ? mixed / weight_sum : mixed) * lambda);
-      }
-      return;
-    }
+    // Without a vote the divisor is the same for every element.
+    double weight_sum = 0;
+    for (T w : weights) weight_sum += double(w);
+    if (std::abs(weight_sum) < kZeroWeightSum) weight_sum = 1;
 
-    std::vector<double> weighted(m);
-    for (size_t e = 0; e < n; ++e) {
-      double vote = 0;
-      for (size_t i = 0; i < m; ++i) {
-        weighted[i] = double(weights[i]) * double(deltas[i][e]);
-        vote += weighted[i];
-      }
-      // Ties in the vote go to the positive sign; a zero delta agrees with neither sign.
-      const bool positive = vote >= 0;
-      double mixed = 0, divisor = 0;
-      for (size_t i = 0; i < m; ++i) {
-        if (positive ? weighted[i] > 0 : weighted[i] < 0) {
-          mixed += weighted[i];
-          divisor += double(weights[i]);
+    double majority[kBlock], mixed[kBlock], divisor[kBlock];
+    for (size_t start = 0; start < n; start += kBlock) {
+      const size_t count = std::min(kBlock, n - start);
+      std::fill(mixed, mixed + count, 0.0);
+      if (vote) {
+        // Ties in the vote go to the positive sign.
+        std::fill(majority, majority + count, 0.0);
+        for (size_t i = 0; i < deltas.size(); ++i) {
+          const double w = double(weights[i]);
+          const T* d = deltas[i] + start;
+          for (size_t e = 0; e < count; ++e) majority[e] += w * double(d[e]);
         }
+        for (size_t e = 0; e < count; ++e) majority[e] = majority[e] >= 0 ? 1.0 : -1.0;
+        std::fill(divisor, divisor + count, 0.0);
+        // Only deltas of the majority's sign count; a zero agrees with neither sign.
+        for (size_t i = 0; i < deltas.size(); ++i) {
+          const double w = double(weights[i]);
+          const T* d = deltas[i] + start;
+          for (size_t e = 0; e < count; ++e) {
+            const double wd = w * double(d[e]);
+            const bool agrees = wd * majority[e] > 0;
+            mixed[e] += agrees ? wd : 0.0;
+            divisor[e] += agrees ? w : 0.0;
+          }
+        }
+        for (size_t e = 0; e < count; ++e) divisor[e] = divisor[e] == 0 ? 1.0 : divisor[e];
+      } else {
+        for (size_t i = 0; i < deltas.size(); ++i) {
+          const double w = double(weights[i]);
+          const T* d = deltas[i] + start;
+          for (size_t e = 0; e < count; ++e) mixed[e] += w * double(d[e]);
+        }
+        std::fill(divisor, divisor + count, weight_sum);
       }
-      if (divisor == 0) divisor = 1;
-      args.out[e] = T(double(base[e]) + (normalize ? mixed / divisor : mixed) * lambda);
+      const T* b = base + start;
+      T* out = args.out + start;
+      if (normalize) {
+        for (size_t e = 0; e < count; ++e)
+          out[e] = T(double(b[e]) + mixed[e] / divisor[e] * lambda);
+      } else {
+        for (size_t e = 0; e < count; ++e) out[e] = T(double(b[e]) + mixed[e] * lambda);
+      }
     }
   }
 

@@ -1,8 +1,8 @@
-// Generalized task arithmetic: one kernel behind task_arithmetic, ties, dare_*, breadcrumbs* and della*.
-// Each method is a variant fixing a sparsifier, a sign consensus and the defaults of `normalize` and
-// `rescale` (COMPAT.md, "Generalized task arithmetic"). Per tensor: task vectors d_i = x_i - base are
-// sparsified, weighted, optionally filtered by a sign vote, summed, optionally divided by the summed weights
-// of the contributors, scaled by lambda, and added to the base.
+// Generalized task arithmetic: one kernel behind task_arithmetic, ties, dare_*, breadcrumbs* and
+// della*. Each method is a variant fixing a sparsifier, a sign consensus and the defaults of
+// `normalize` and `rescale` (COMPAT.md, "Generalized task arithmetic"). Per tensor: task vectors
+// d_i = x_i - base are sparsified, weighted, optionally filtered by a sign vote, summed, optionally
+// divided by the summed weights of the contributors, scaled by lambda, and added to the base.
 #pragma once
 
 #include <memory>

@@ -1,5 +1,6 @@
-// linear (model soups): a weighted average of the inputs, sum w_i x_i, divided by sum w_i when `normalize`.
-// Computed in T in recipe order like MergeKit (float32 for half dtypes), so results agree up to rounding.
+// linear (model soups): a weighted average of the inputs, sum w_i x_i, divided by sum w_i when
+// `normalize`. Computed in T in recipe order like MergeKit (float32 for half dtypes), so results
+// agree up to rounding.
 #include <cassert>
 #include <cmath>
 #include <vector>
@@ -22,7 +23,8 @@ class Linear : public MethodWithKernel<Linear> {
       m.params = {
           {"weight", ParamType::Float, ParamScope::PerModel, std::nullopt,
            "this model's share of the average"},
-          {"normalize", ParamType::Bool, ParamScope::Global, 1.0, "divide by the sum of the weights"},
+          {"normalize", ParamType::Bool, ParamScope::Global, 1.0,
+           "divide by the sum of the weights"},
       };
       m.base = BaseRole::Input;
       m.min_models = 1;
@@ -39,13 +41,14 @@ class Linear : public MethodWithKernel<Linear> {
       sum += p.get("weight");
       magnitude += std::abs(p.get("weight"));
     }
-    // QUIRK fix: MergeKit divides by the zero sum and writes inf / NaN. "Zero" includes a sum that is only
-    // rounding noise of weights that cancel (0.1 + 0.2 - 0.3).
+    // QUIRK fix: MergeKit divides by the zero sum and writes inf / NaN. "Zero" includes a sum that
+    // is only rounding noise of weights that cancel (0.1 + 0.2 - 0.3).
     if (std::abs(sum) <= 1e-9 * magnitude)
-      fail(ErrorCode::InvalidConfig,
-           "linear with normalize: true needs weights that do not sum to zero (they sum to {}); set "
-           "normalize: false or change the weights",
-           sum);
+      fail(
+          ErrorCode::InvalidConfig,
+          "linear with normalize: true needs weights that do not sum to zero (they sum to {}); set "
+          "normalize: false or change the weights",
+          sum);
   }
 
   template <class T>
@@ -58,10 +61,11 @@ class Linear : public MethodWithKernel<Linear> {
       weights.push_back(T(p.get("weight")));
       weight_sum += weights.back();
     }
-    for (size_t e = 0; e < n; ++e) {
-      T acc = 0;
-      for (size_t i = 0; i < weights.size(); ++i) acc += args.inputs[i][e] * weights[i];
-      args.out[e] = acc;
+    // Model by model, as MergeKit's accumulation into zeros (so 0 + -0 gives +0 there and here).
+    for (size_t e = 0; e < n; ++e) args.out[e] = T(0) + args.inputs[0][e] * weights[0];
+    for (size_t i = 1; i < weights.size(); ++i) {
+      const T* x = args.inputs[i];
+      for (size_t e = 0; e < n; ++e) args.out[e] += x[e] * weights[i];
     }
     if (!args.global->flag("normalize")) return;
     for (size_t e = 0; e < n; ++e) args.out[e] /= weight_sum;

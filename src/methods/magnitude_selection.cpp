@@ -11,8 +11,8 @@ namespace mf {
 
 namespace {
 
-// The bits of |x| read as an unsigned integer order non-negative floats exactly like their values (zeros,
-// subnormals and infinities included), and put NaN above infinity.
+// The bits of |x| read as an unsigned integer order non-negative floats exactly like their values
+// (zeros, subnormals and infinities included), and put NaN above infinity.
 template <class T>
 using MagnitudeKey = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
 
@@ -24,26 +24,30 @@ MagnitudeKey<T> magnitude_key(T x) {
   return std::bit_cast<K>(x) & ~kSignBit;
 }
 
-// The first k elements of the descending magnitude order, for 0 < k < n: every element whose key is above
-// `threshold`, plus the `ties` lowest-indexed elements whose key equals it.
+// The first k elements of the descending magnitude order, for 0 < k < n: every element whose key is
+// above `threshold`, plus the `ties` lowest-indexed elements whose key equals it.
 template <class K>
 struct MagnitudeCut {
   K threshold;
   size_t ties;
 };
 
-// Radix digits of 11 bits: a histogram of 2048 counters stays in L1 cache. The sign bit is always clear, so
-// float keys have 31 significant bits (3 digits) and double keys 63 (6 digits).
-constexpr int kDigitBits = 11;
-
+// The sign bit of a key is always clear: float keys have 31 significant bits, double keys 63.
 template <class K>
-constexpr int digit_count() {
-  return (int(8 * sizeof(K)) - 1 + kDigitBits - 1) / kDigitBits;
+constexpr int digit_count(int digit_bits) {
+  return (int(8 * sizeof(K)) - 1 + digit_bits - 1) / digit_bits;
 }
+
+// Selection scans the whole tensor once per digit, so it uses few wide digits (2 for float, 4 for
+// double).
+constexpr int kSelectDigitBits = 16;
+// Sorting a line moves every item once per digit; 11-bit digits keep the counters in L1 cache.
+constexpr int kSortDigitBits = 11;
 
 template <class T>
 MagnitudeCut<MagnitudeKey<T>> find_cut(std::span<const T> values, size_t k) {
   using K = MagnitudeKey<T>;
+  constexpr int kDigitBits = kSelectDigitBits;
   constexpr K kDigitMask = (K(1) << kDigitBits) - 1;
   assert(k > 0 && k < values.size());
 
@@ -51,7 +55,7 @@ MagnitudeCut<MagnitudeKey<T>> find_cut(std::span<const T> values, size_t k) {
   K prefix = 0;          // the digits of the threshold found so far
   K prefix_mask = 0;     // which bits of `prefix` are decided
   size_t remaining = k;  // how many of the elements matching `prefix` still belong to the top k
-  for (int digit = digit_count<K>() - 1; digit >= 0; --digit) {
+  for (int digit = digit_count<K>(kDigitBits) - 1; digit >= 0; --digit) {
     const int shift = digit * kDigitBits;
     std::fill(histogram.begin(), histogram.end(), 0);
     for (T x : values) {
@@ -89,8 +93,10 @@ class TopMagnitudes {
   // Must be called once per element, in increasing index order.
   bool take(MagnitudeKey<T> key) {
     switch (mode_) {
-      case Mode::None: return false;
-      case Mode::All: return true;
+      case Mode::None:
+        return false;
+      case Mode::All:
+        return true;
       case Mode::Cut:
         if (key > cut_.threshold) return true;
         if (key == cut_.threshold && cut_.ties > 0) {
@@ -108,50 +114,76 @@ class TopMagnitudes {
   MagnitudeCut<MagnitudeKey<T>> cut_{};
 };
 
-}  // namespace
-
-template <class T>
-void mark_top_magnitudes(std::span<const T> values, size_t k, std::span<uint8_t> keep) {
-  assert(keep.size() == values.size());
+// Calls decide(i, kept) for every element in increasing index order, kept telling whether the
+// element is among the first k of the descending magnitude order. Reads values[i] before the call,
+// so `decide` may overwrite it.
+template <class T, class Decide>
+void select_top(std::span<const T> values, size_t k, Decide decide) {
   TopMagnitudes<T> top(values, k);
-  for (size_t i = 0; i < values.size(); ++i) keep[i] = top.take(magnitude_key(values[i])) ? 1 : 0;
+  for (size_t i = 0; i < values.size(); ++i) decide(i, top.take(magnitude_key(values[i])));
 }
 
-template <class T>
-void mark_magnitude_rank_range(std::span<const T> values, size_t first, size_t last,
-                               std::span<uint8_t> keep) {
-  assert(keep.size() == values.size());
+// The same for the 0-based ascending ranks [first, last). Ascending rank r is descending position n
+// - 1 - r, so the range is the top n - first minus the top n - last.
+template <class T, class Decide>
+void select_rank_range(std::span<const T> values, size_t first, size_t last, Decide decide) {
   const size_t n = values.size();
   first = std::min(first, n);
   last = std::clamp(last, first, n);
-  // Ascending rank r is descending position n - 1 - r, so ascending ranks [first, last) are the top n - first
-  // minus the top n - last.
   TopMagnitudes<T> upto_first(values, n - first);
   TopMagnitudes<T> upto_last(values, n - last);
   for (size_t i = 0; i < n; ++i) {
     const auto key = magnitude_key(values[i]);
     const bool in_outer = upto_first.take(key);
     const bool in_inner = upto_last.take(key);
-    keep[i] = in_outer && !in_inner ? 1 : 0;
+    decide(i, in_outer && !in_inner);
   }
+}
+
+}  // namespace
+
+template <class T>
+void mark_top_magnitudes(std::span<const T> values, size_t k, std::span<uint8_t> keep) {
+  assert(keep.size() == values.size());
+  select_top(values, k, [&](size_t i, bool kept) { keep[i] = kept ? 1 : 0; });
+}
+
+template <class T>
+void keep_top_magnitudes(std::span<T> values, size_t k) {
+  select_top<T>(values, k, [&](size_t i, bool kept) { values[i] = kept ? values[i] : T(0); });
+}
+
+template <class T>
+void mark_magnitude_rank_range(std::span<const T> values, size_t first, size_t last,
+                               std::span<uint8_t> keep) {
+  assert(keep.size() == values.size());
+  select_rank_range(values, first, last, [&](size_t i, bool kept) { keep[i] = kept ? 1 : 0; });
+}
+
+template <class T>
+void keep_magnitude_rank_range(std::span<T> values, size_t first, size_t last) {
+  select_rank_range<T>(values, first, last,
+                       [&](size_t i, bool kept) { values[i] = kept ? values[i] : T(0); });
 }
 
 template <class T>
 void ascending_magnitude_ranks(std::span<const T> line, std::span<size_t> ranks) {
   using K = MagnitudeKey<T>;
+  constexpr int kDigitBits = kSortDigitBits;
   constexpr K kDigitMask = (K(1) << kDigitBits) - 1;
   assert(ranks.size() == line.size());
   const size_t m = line.size();
+  assert(m <= UINT32_MAX && "a line of more than 2^32 elements");
   struct Item {
     K key;
-    size_t index;
+    uint32_t index;
   };
-  // An LSD radix sort is stable, so starting from DEcreasing index order leaves equal magnitudes in decreasing
-  // index order: the reverse of the descending magnitude order. O(m) per line.
+  // An LSD radix sort is stable, so starting from DEcreasing index order leaves equal magnitudes in
+  // decreasing index order: the reverse of the descending magnitude order. O(m) per line.
   std::vector<Item> items(m), sorted(m);
-  for (size_t j = 0; j < m; ++j) items[j] = {magnitude_key(line[m - 1 - j]), m - 1 - j};
+  for (size_t j = 0; j < m; ++j) items[j] = {magnitude_key(line[m - 1 - j]), uint32_t(m - 1 - j)};
   std::vector<size_t> offsets(size_t(1) << kDigitBits);
-  for (int digit = 0; digit < digit_count<K>(); ++digit) {
+  for (int digit = 0; digit < digit_count<K>(kDigitBits); ++digit) {
     const int shift = digit * kDigitBits;
     std::fill(offsets.begin(), offsets.end(), 0);
     for (const Item& item : items) ++offsets[(item.key >> shift) & kDigitMask];
@@ -166,6 +198,10 @@ void ascending_magnitude_ranks(std::span<const T> line, std::span<size_t> ranks)
 }
 
 template void mark_top_magnitudes<float>(std::span<const float>, size_t, std::span<uint8_t>);
+template void keep_top_magnitudes<float>(std::span<float>, size_t);
+template void keep_top_magnitudes<double>(std::span<double>, size_t);
+template void keep_magnitude_rank_range<float>(std::span<float>, size_t, size_t);
+template void keep_magnitude_rank_range<double>(std::span<double>, size_t, size_t);
 template void mark_top_magnitudes<double>(std::span<const double>, size_t, std::span<uint8_t>);
 template void mark_magnitude_rank_range<float>(std::span<const float>, size_t, size_t,
                                                std::span<uint8_t>);

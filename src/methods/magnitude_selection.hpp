@@ -1,16 +1,18 @@
-// Selection by magnitude for the sparsifiers of the task-arithmetic family (ties, breadcrumbs, della).
+// Selection by magnitude for the sparsifiers of the task-arithmetic family (ties, breadcrumbs,
+// della).
 //
-// Every selection here uses ONE total order on the elements of a tensor, the descending magnitude order:
-// larger |x| first; among equal |x|, the lower flat index first; NaN counts as larger than every number, as
-// in torch.sort. Fine-tuning deltas in bf16 take few distinct values, so many elements tie at a cut, and a
-// fixed rule makes the selection reproducible (COMPAT.md, "Matching policy": among equal magnitudes at the cut,
-// the lowest flat indices are kept). Ascending ranks are the exact reverse of that order: rank 0 (or 1) is the
-// smallest |x| and, among equal |x|, the HIGHEST flat index. Because the order is total, the top-k sets are
-// nested and a rank range is the difference of two of them.
+// Every selection here uses ONE total order on the elements of a tensor, the descending magnitude
+// order: larger |x| first; among equal |x|, the lower flat index first; NaN counts as larger than
+// every number, as in torch.sort. Fine-tuning deltas in bf16 take few distinct values, so many
+// elements tie at a cut, and a fixed rule makes the selection reproducible (COMPAT.md, "Matching
+// policy": among equal magnitudes at the cut, the lowest flat indices are kept). Ascending ranks
+// are the exact reverse of that order: rank 0 (or 1) is the smallest |x| and, among equal |x|, the
+// HIGHEST flat index. Because the order is total, the top-k sets are nested and a rank range is the
+// difference of two of them.
 //
-// Whole-tensor selections are O(n): a radix select over the bits of |x| (histogram passes of 11 bits: three
-// for float, six for double) finds the cut, then one pass marks the kept elements. Nothing is sorted and no
-// per-element index array is allocated.
+// Whole-tensor selections are O(n): a radix select over the bits of |x| (histogram passes of 16
+// bits: two for float, four for double) finds the cut, then one pass marks the kept elements.
+// Nothing is sorted and no per-element index array is allocated.
 #pragma once
 
 #include <cstddef>
@@ -19,18 +21,26 @@
 
 namespace mf {
 
-// keep[i] = 1 for the k elements first in descending magnitude order, 0 for the others. k >= n keeps all.
+// keep[i] = 1 for the k elements first in descending magnitude order, 0 for the others. k >= n
+// keeps all.
 template <class T>
 void mark_top_magnitudes(std::span<const T> values, size_t k, std::span<uint8_t> keep);
+// The same selection in place: the elements not kept become zero. No scratch proportional to the
+// tensor.
+template <class T>
+void keep_top_magnitudes(std::span<T> values, size_t k);
 
-// keep[i] = 1 for the elements whose 0-based ascending magnitude rank lies in [first, last), 0 for the others
-// (breadcrumbs: drop the smallest and the largest). Bounds past n are clamped.
+// keep[i] = 1 for the elements whose 0-based ascending magnitude rank lies in [first, last), 0 for
+// the others (breadcrumbs: drop the smallest and the largest). Bounds past n are clamped.
 template <class T>
 void mark_magnitude_rank_range(std::span<const T> values, size_t first, size_t last,
                                std::span<uint8_t> keep);
+// The same selection in place.
+template <class T>
+void keep_magnitude_rank_range(std::span<T> values, size_t first, size_t last);
 
-// ranks[j] = the 1-based ascending magnitude rank of line[j] within the line (della ranks each row). An LSD
-// radix sort of the line: O(m) time and O(m) scratch per line of length m.
+// ranks[j] = the 1-based ascending magnitude rank of line[j] within the line (della ranks each
+// row). An LSD radix sort of the line: O(m) time and O(m) scratch per line of length m.
 template <class T>
 void ascending_magnitude_ranks(std::span<const T> line, std::span<size_t> ranks);
 

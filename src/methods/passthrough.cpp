@@ -1,5 +1,5 @@
-// passthrough: copies the single input of a tensor, optionally scaled. Used to stack layers from different
-// models (frankenmerges) with `slices`, each output layer taken from one source.
+// passthrough: copies the single input of a tensor, optionally scaled. Used to stack layers from
+// different models (frankenmerges) with `slices`, each output layer taken from one source.
 #include <algorithm>
 #include <cassert>
 
@@ -31,9 +31,10 @@ class Passthrough : public MethodWithKernel<Passthrough> {
 
   void check(const Params& global, std::span<const Params> per_input, int base) const override {
     if (per_input.size() != 1)
-      fail(ErrorCode::InvalidConfig,
-           "passthrough takes exactly one model per tensor, got {}; use slices with one source each",
-           per_input.size());
+      fail(
+          ErrorCode::InvalidConfig,
+          "passthrough takes exactly one model per tensor, got {}; use slices with one source each",
+          per_input.size());
   }
 
   template <class T>

@@ -1,13 +1,14 @@
-// slerp: spherical linear interpolation from the base (t = 0) to the other model (t = 1), treating each tensor
-// as one flat vector. The angle comes from the normalized vectors; the coefficients apply to the ORIGINAL
-// vectors, so the result's norm interpolates too. Nearly parallel vectors fall back to linear interpolation.
-// Elementwise math is in T (float32 for half dtypes, as MergeKit); norms and the dot product accumulate in
-// double.
+// slerp: spherical linear interpolation from the base (t = 0) to the other model (t = 1), treating
+// each tensor as one flat vector. The angle comes from the normalized vectors; the coefficients
+// apply to the ORIGINAL vectors, so the result's norm interpolates too. Nearly parallel vectors
+// fall back to linear interpolation. Elementwise math is in T (float32 for half dtypes, as
+// MergeKit); norms and the dot product accumulate in double.
 #include <algorithm>
 #include <cassert>
 #include <cmath>
 
 #include "methods/builtin_methods.hpp"
+#include "methods/double_sum.hpp"
 
 namespace mf {
 
@@ -20,7 +21,8 @@ class Slerp : public MethodWithKernel<Slerp> {
       MethodInfo m;
       m.name = "slerp";
       m.paper_url = "https://en.wikipedia.org/wiki/Slerp";
-      m.summary = "Spherical interpolation between the base model (t = 0) and one other model (t = 1).";
+      m.summary =
+          "Spherical interpolation between the base model (t = 0) and one other model (t = 1).";
       m.params = {
           {"t", ParamType::Float, ParamScope::Global, std::nullopt,
            "interpolation position: 0 is the base, 1 the other model"},
@@ -49,8 +51,9 @@ class Slerp : public MethodWithKernel<Slerp> {
     T c0 = T(1) - t, c1 = t;
     if (n > 0) {
       const T norm0 = usable_norm(v0, n), norm1 = usable_norm(v1, n);
-      double dot = 0;
-      for (size_t e = 0; e < n; ++e) dot += double(v0[e] / norm0) * double(v1[e] / norm1);
+      // Normalized before multiplying, as MergeKit does, so the raw dot cannot overflow.
+      const double dot =
+          double_sum(n, [&](size_t e) { return double(v0[e] / norm0) * double(v1[e] / norm1); });
       const T cosine = T(std::clamp(dot, -1.0, 1.0));
       // Nearly (anti)parallel: sin(theta) is too small to divide by.
       if (!(std::abs(cosine) > T(kLerpThreshold))) {
@@ -70,8 +73,7 @@ class Slerp : public MethodWithKernel<Slerp> {
   // The vector's L2 norm, or 1 when it is (nearly) zero so that normalizing leaves it as is.
   template <class T>
   static T usable_norm(const T* v, size_t n) {
-    double squares = 0;
-    for (size_t e = 0; e < n; ++e) squares += double(v[e]) * double(v[e]);
+    const double squares = double_sum(n, [&](size_t e) { return double(v[e]) * double(v[e]); });
     const T norm = T(std::sqrt(squares));
     return norm > T(kNormEpsilon) ? norm : T(1);
   }

@@ -30,8 +30,9 @@ std::shared_ptr<const MergeMethod> make_ties() {
   return make_generalized_task_arithmetic({
       .name = "ties",
       .paper_url = kTiesPaper,
-      .summary = "Keeps the largest-magnitude entries of each task vector, elects a sign per entry, and "
-                 "averages the deltas that agree with it.",
+      .summary =
+          "Keeps the largest-magnitude entries of each task vector, elects a sign per entry, and "
+          "averages the deltas that agree with it.",
       .sparsifier = Sparsifier::Magnitude,
       .consensus = SignConsensus::Sum,
       .normalize_default = true,
@@ -43,8 +44,9 @@ std::shared_ptr<const MergeMethod> make_dare_linear() {
   return make_generalized_task_arithmetic({
       .name = "dare_linear",
       .paper_url = kDarePaper,
-      .summary = "Drops random entries of each task vector, rescales the rest, and adds the weighted sum "
-                 "to the base.",
+      .summary =
+          "Drops random entries of each task vector, rescales the rest, and adds the weighted sum "
+          "to the base.",
       .sparsifier = Sparsifier::Random,
       .consensus = SignConsensus::None,
       .normalize_default = false,
@@ -56,8 +58,9 @@ std::shared_ptr<const MergeMethod> make_dare_ties() {
   return make_generalized_task_arithmetic({
       .name = "dare_ties",
       .paper_url = kDarePaper,
-      .summary = "Drops random entries of each task vector, rescales the rest, and merges them with the "
-                 "TIES sign election.",
+      .summary =
+          "Drops random entries of each task vector, rescales the rest, and merges them with the "
+          "TIES sign election.",
       .sparsifier = Sparsifier::Random,
       .consensus = SignConsensus::Sum,
       .normalize_default = false,
@@ -69,8 +72,9 @@ std::shared_ptr<const MergeMethod> make_breadcrumbs() {
   return make_generalized_task_arithmetic({
       .name = "breadcrumbs",
       .paper_url = kBreadcrumbsPaper,
-      .summary = "Drops both the smallest entries and the largest outliers of each task vector, and adds "
-                 "the weighted sum to the base.",
+      .summary =
+          "Drops both the smallest entries and the largest outliers of each task vector, and adds "
+          "the weighted sum to the base.",
       .sparsifier = Sparsifier::MagnitudeOutliers,
       .consensus = SignConsensus::None,
       .normalize_default = false,
@@ -94,8 +98,9 @@ std::shared_ptr<const MergeMethod> make_della() {
   return make_generalized_task_arithmetic({
       .name = "della",
       .paper_url = kDellaPaper,
-      .summary = "Drops entries of each task vector at random, larger magnitudes less often, rescales, "
-                 "and merges with the TIES sign election.",
+      .summary =
+          "Drops entries of each task vector at random, larger magnitudes less often, rescales, "
+          "and merges with the TIES sign election.",
       .sparsifier = Sparsifier::DellaMagprune,
       .consensus = SignConsensus::Sum,
       .normalize_default = true,
@@ -107,8 +112,9 @@ std::shared_ptr<const MergeMethod> make_della_linear() {
   return make_generalized_task_arithmetic({
       .name = "della_linear",
       .paper_url = kDellaPaper,
-      .summary = "Drops entries of each task vector at random, larger magnitudes less often, rescales, "
-                 "and adds the weighted sum to the base.",
+      .summary =
+          "Drops entries of each task vector at random, larger magnitudes less often, rescales, "
+          "and adds the weighted sum to the base.",
       .sparsifier = Sparsifier::DellaMagprune,
       .consensus = SignConsensus::None,
       .normalize_default = false,

@@ -1,6 +1,6 @@
-// Sparsifiers for task vectors (d = x - base) in the generalized task-arithmetic family: which entries of a
-// fine-tuning delta survive before the deltas are combined. COMPAT.md, "Generalized task arithmetic", step 2
-// (the sparsifiers) and step 3 (rescaling).
+// Sparsifiers for task vectors (d = x - base) in the generalized task-arithmetic family: which
+// entries of a fine-tuning delta survive before the deltas are combined. COMPAT.md, "Generalized
+// task arithmetic", step 2 (the sparsifiers) and step 3 (rescaling).
 #pragma once
 
 #include <cstdint>
@@ -29,8 +29,12 @@ template <class T>
 void sparsify_task_vector(std::span<T> delta, std::span<const int64_t> shape, Sparsifier sparsifier,
                           const SparsifyParams& params);
 
-// Throws Error(InvalidConfig) unless della's keep probabilities density +- epsilon lie strictly inside (0, 1).
-// A density >= 1 or <= 0 needs no probabilities and always passes.
+// Whether della's keep probabilities density +- epsilon lie strictly inside (0, 1). A density >= 1
+// or <= 0 needs no probabilities and always passes.
+bool della_band_is_valid(double density, double epsilon);
+
+// Throws Error(InvalidConfig) unless della_band_is_valid: the plan-time check of della's
+// parameters.
 void check_della_probability_band(double density, double epsilon);
 
 }  // namespace mf

@@ -1,4 +1,5 @@
-// dare_* and della*: statistics of the random masks, rescaling, determinism, and della's plan-time check.
+// dare_* and della*: statistics of the random masks, rescaling, determinism, and della's plan-time
+// check.
 #include <gtest/gtest.h>
 
 #include <algorithm>

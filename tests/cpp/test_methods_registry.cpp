@@ -11,8 +11,9 @@ TEST(MethodRegistry, ListsTheBuiltinMethodsByName) {
   const MethodRegistry registry = MethodRegistry::builtin();
   std::set<std::string> names;
   for (const auto& m : registry.all()) names.insert(m->info().name);
-  for (const char* name : {"linear", "slerp", "passthrough", "task_arithmetic", "ties", "dare_linear",
-                           "dare_ties", "breadcrumbs", "breadcrumbs_ties", "della", "della_linear"}) {
+  for (const char* name :
+       {"linear", "slerp", "passthrough", "task_arithmetic", "ties", "dare_linear", "dare_ties",
+        "breadcrumbs", "breadcrumbs_ties", "della", "della_linear"}) {
     const MergeMethod* m = registry.find(name);
     ASSERT_NE(m, nullptr) << name;
     EXPECT_EQ(m->info().name, name);
@@ -53,7 +54,7 @@ TEST(MethodRegistry, TaskArithmeticFamilyFollowsTheTable) {
     const ParamSpec* weight = info.find_param("weight");
     ASSERT_NE(weight, nullptr);
     EXPECT_FALSE(weight->default_value.has_value()) << "weight is required";
-    EXPECT_EQ(weight->scope, ParamScope::PerModel);
+    EXPECT_EQ(weight->scope, ParamScope::PerNonBase);
     EXPECT_EQ(default_of(info, "density"), 1.0);
     EXPECT_EQ(default_of(info, "lambda"), 1.0);
     EXPECT_EQ(default_of(info, "int8_mask"), 0.0);

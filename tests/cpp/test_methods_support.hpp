@@ -1,9 +1,11 @@
-// Test support for merge-method kernels: builds the MergeArgs the executor would pass (parameters resolved
-// with the method's defaults, inputs copied into scratch buffers) and returns the merged tensor.
+// Test support for merge-method kernels: builds the MergeArgs the executor would pass (parameters
+// resolved with the method's defaults, inputs copied into scratch buffers) and returns the merged
+// tensor.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -21,12 +23,13 @@ inline const MergeMethod& method(std::string_view name) {
   return *m;
 }
 
-// `given` on top of the declared defaults of one scope.
-inline Params resolve(const MethodInfo& info, ParamScope scope,
+// `given` on top of the declared defaults of the scopes `scopes`.
+inline Params resolve(const MethodInfo& info, const std::vector<ParamScope>& scopes,
                       const std::map<std::string, double>& given) {
   Params p;
   for (const ParamSpec& spec : info.params)
-    if (spec.scope == scope && spec.default_value) p.set(spec.name, *spec.default_value);
+    if (std::find(scopes.begin(), scopes.end(), spec.scope) != scopes.end() && spec.default_value)
+      p.set(spec.name, *spec.default_value);
   for (const auto& [name, value] : given) p.set(name, value);
   return p;
 }
@@ -42,15 +45,19 @@ struct MergeCall {
 
   std::vector<Params> resolved_per_input(const MethodInfo& info) const {
     std::vector<Params> result;
-    for (size_t i = 0; i < inputs.size(); ++i)
-      result.push_back(resolve(info, ParamScope::PerModel,
-                               i < per_input.size() ? per_input[i] : std::map<std::string, double>{}));
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      // As the planner does: the base never receives per-non-base parameters.
+      std::vector<ParamScope> scopes = {ParamScope::PerModel};
+      if (int(i) != base) scopes.push_back(ParamScope::PerNonBase);
+      result.push_back(resolve(
+          info, scopes, i < per_input.size() ? per_input[i] : std::map<std::string, double>{}));
+    }
     return result;
   }
 
   void check(const MergeMethod& m) const {
     const std::vector<Params> per = resolved_per_input(m.info());
-    const Params glob = resolve(m.info(), ParamScope::Global, global);
+    const Params glob = resolve(m.info(), {ParamScope::Global}, global);
     m.check(glob, per, base);
   }
 
@@ -59,7 +66,7 @@ struct MergeCall {
     std::vector<T*> pointers;
     for (auto& s : scratch) pointers.push_back(s.data());
     const std::vector<Params> per = resolved_per_input(m.info());
-    const Params glob = resolve(m.info(), ParamScope::Global, global);
+    const Params glob = resolve(m.info(), {ParamScope::Global}, global);
     std::vector<int64_t> dims = shape;
     if (dims.empty()) dims = {int64_t(inputs.at(0).size())};
     MergeArgs<T> args;
@@ -87,7 +94,8 @@ void expect_near_all(const std::vector<T>& actual, const std::vector<double>& ex
                      double scale = 1.0) {
   ASSERT_EQ(actual.size(), expected.size());
   for (size_t i = 0; i < actual.size(); ++i)
-    EXPECT_NEAR(double(actual[i]), expected[i], tolerance<T>() * scale * (1 + std::abs(expected[i])))
+    EXPECT_NEAR(double(actual[i]), expected[i],
+                tolerance<T>() * scale * (1 + std::abs(expected[i])))
         << "element " << i;
 }
 

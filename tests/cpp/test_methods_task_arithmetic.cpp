@@ -169,9 +169,11 @@ TYPED_TEST(TaskArithmetic, BreadcrumbsDropsSmallAndOutliers) {
 
 TYPED_TEST(TaskArithmetic, BreadcrumbsTiesVotesOnTheBands) {
   using T = TypeParam;
-  // Two models, 4 elements, density 0.5, gamma 0.25: target 2, n_top 1, n_bot 1 -> ascending ranks 1, 2.
+  // Two models, 4 elements, density 0.5, gamma 0.25: target 2, n_top 1, n_bot 1 -> ascending ranks
+  // 1, 2.
   MergeCall<T> call;
-  call.inputs = {cast<T>({0, 0, 0, 0}), cast<T>({0.1, 0.2, -0.3, 0.4}), cast<T>({-0.4, -0.3, 0.1, 0.2})};
+  call.inputs = {cast<T>({0, 0, 0, 0}), cast<T>({0.1, 0.2, -0.3, 0.4}),
+                 cast<T>({-0.4, -0.3, 0.1, 0.2})};
   call.base = 0;
   call.per_input = {{},
                     {{"weight", 1}, {"density", 0.5}, {"gamma", 0.25}},

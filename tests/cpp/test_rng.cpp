@@ -1,15 +1,16 @@
-#include "core/rng.hpp"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <set>
 #include <vector>
 
+#include "core/rng.hpp"
+
 namespace mf {
 namespace {
 
-// Known answers published with Random123 (kat_vectors, "philox4x32 10" lines): counter, key, output.
+// Known answers published with Random123 (kat_vectors, "philox4x32 10" lines): counter, key,
+// output.
 TEST(Philox, MatchesPublishedKnownAnswers) {
   struct Case {
     PhiloxCounter counter;
@@ -106,7 +107,8 @@ TEST(StreamKey, SeparatesStreams) {
   // Neighbouring streams are uncorrelated: their draws agree no more often than chance.
   size_t equal_halves = 0;
   for (uint64_t i = 0; i < 10000; ++i)
-    equal_halves += (uniform01(stream_key(1, 0), i) < 0.5f) == (uniform01(stream_key(1, 1), i) < 0.5f);
+    equal_halves +=
+        (uniform01(stream_key(1, 0), i) < 0.5f) == (uniform01(stream_key(1, 1), i) < 0.5f);
   EXPECT_NEAR(double(equal_halves), 5000.0, 5 * 50.0);
 }
 

@@ -12,8 +12,8 @@
 namespace mf {
 namespace {
 
-// The descending magnitude order written out the slow way: a full stable sort by |x| descending (equal
-// magnitudes keep increasing index order); NaN first.
+// The descending magnitude order written out the slow way: a full stable sort by |x| descending
+// (equal magnitudes keep increasing index order); NaN first.
 template <class T>
 std::vector<size_t> descending_order(const std::vector<T>& values) {
   std::vector<size_t> order(values.size());
@@ -139,12 +139,13 @@ TYPED_TEST(Selection, RankRangeIsTheReverseOrderSlice) {
 TYPED_TEST(Selection, RankRangeHandWorked) {
   using T = TypeParam;
   // Ascending: 0.05(3) 0.1(0) 0.2(6) 0.3(2) 0.4(7) 0.5(9) 0.6(4) 0.7(5) 0.9(1) 1.0(8).
-  const std::vector<T> v = {T(0.1), T(-0.9), T(0.3), T(0.05), T(-0.6),
-                            T(0.7), T(0.2),  T(-0.4), T(1.0), T(0.5)};
+  const std::vector<T> v = {T(0.1), T(-0.9), T(0.3),  T(0.05), T(-0.6),
+                            T(0.7), T(0.2),  T(-0.4), T(1.0),  T(0.5)};
   std::vector<uint8_t> keep(v.size());
   mark_magnitude_rank_range<T>(v, 3, 8, keep);
   EXPECT_EQ(kept_indices(keep), (std::vector<size_t>{2, 4, 5, 7, 9}));
-  // Ties: equal magnitudes rank higher the lower their index, so the lower cut keeps the lowest indices.
+  // Ties: equal magnitudes rank higher the lower their index, so the lower cut keeps the lowest
+  // indices.
   const std::vector<T> tied = {T(0.5), T(0.5), T(0.5), T(0.5)};
   keep.assign(tied.size(), 0);
   mark_magnitude_rank_range<T>(tied, 1, 3, keep);
@@ -153,12 +154,29 @@ TYPED_TEST(Selection, RankRangeHandWorked) {
   EXPECT_EQ(kept_indices(keep), (std::vector<size_t>{0, 1}));
 }
 
+TYPED_TEST(Selection, InPlaceSelectionsZeroWhatTheMasksDrop) {
+  using T = TypeParam;
+  const std::vector<T> v = quantized_values<T>(4099, 23, 9);
+  for (size_t k : {size_t(0), size_t(1), size_t(2000), size_t(4099)}) {
+    std::vector<T> in_place = v;
+    keep_top_magnitudes<T>(in_place, k);
+    const std::vector<uint8_t> keep = top(v, k);
+    for (size_t i = 0; i < v.size(); ++i) ASSERT_EQ(in_place[i], keep[i] ? v[i] : T(0)) << i;
+  }
+  std::vector<T> in_place = v;
+  keep_magnitude_rank_range<T>(in_place, 1000, 3000);
+  std::vector<uint8_t> keep(v.size());
+  mark_magnitude_rank_range<T>(v, 1000, 3000, keep);
+  for (size_t i = 0; i < v.size(); ++i) ASSERT_EQ(in_place[i], keep[i] ? v[i] : T(0)) << i;
+}
+
 TYPED_TEST(Selection, AscendingRanksWithinALine) {
   using T = TypeParam;
   const std::vector<T> line = {T(0.3), T(-0.1), T(0.3), T(2), T(0)};
   std::vector<size_t> ranks(line.size());
   ascending_magnitude_ranks<T>(line, ranks);
-  // 0 -> 1, 0.1 -> 2, the two 0.3: the higher index ranks lower -> index 2 is 3, index 0 is 4; 2 -> 5.
+  // 0 -> 1, 0.1 -> 2, the two 0.3: the higher index ranks lower -> index 2 is 3, index 0 is 4; 2
+  // -> 5.
   EXPECT_EQ(ranks, (std::vector<size_t>{4, 2, 3, 5, 1}));
 
   const std::vector<T> v = quantized_values<T>(3001, 11, 5);

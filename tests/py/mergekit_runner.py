@@ -122,12 +122,19 @@ def run_mergekit(recipe_text: str, options: Mapping[str, Any] | None, cache_dir:
     threads = torch.get_num_threads()
     logging.getLogger("mergekit").setLevel(logging.ERROR)
     sink = io.StringIO()
-    patch = contextlib.nullcontext()
+    patch = contextlib.ExitStack()
     if lenient_config:
-        import transformers
         from unittest import mock
 
-        patch = mock.patch.object(transformers.PretrainedConfig, "validate", lambda self: None)
+        import transformers
+
+        from compare import recipe_models
+
+        # transformers' strict config classes carry their own `validate`: patch each class
+        # the output config can have (the donor's)
+        for m in recipe_models(yaml.safe_load(recipe_text)):
+            cls = type(transformers.AutoConfig.from_pretrained(m))
+            patch.enter_context(mock.patch.object(cls, "validate", lambda self: None))
     try:
         with contextlib.redirect_stderr(sink), patch:
             run_merge(config, str(tmp), options=opts, config_source=recipe_text)

@@ -266,7 +266,6 @@ def build_models(root: Path) -> None:
     tokenizer = _build_tokenizer()
     for family in FAMILIES:
         _build_family(root, family, tokenizer)
-    # strip the absolute paths and timestamps nothing depends on
     (root / "MANIFEST.json").write_text(
         json.dumps(
             {

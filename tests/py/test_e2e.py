@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import subprocess
 from pathlib import Path
@@ -180,34 +179,35 @@ def check_expectations(case: Case, ours: Path, variables: dict, failures: list[s
 
 
 def compare_logits(case_expect: dict, kind: str, ours: Path, theirs: Path | None,
-                   failures: list[str], config_fallback: bool = False) -> None:
+                   failures: list[str], config_fallback: bool = False) -> float | None:
     mode = case_expect.get("logits", "compare")
     if mode == "none":
-        return
+        return None
     try:
         lo = logits_of(ours)
     except Exception as e:  # noqa: BLE001
         failures.append(f"transformers cannot load our output: {type(e).__name__}: {e}")
-        return
+        return None
     if not bool(torch.isfinite(lo).all()):
         failures.append("our output gives non-finite logits")
     if mode == "load" or theirs is None:
-        return
+        return None
     try:
         lt = logits_of(theirs)
     except Exception as e:  # noqa: BLE001
         if not config_fallback:
             failures.append(f"transformers cannot load MergeKit's output: {type(e).__name__}: {e}")
-            return
+            return None
         lt = logits_of(theirs, config_dir=ours)
     if lo.shape != lt.shape:
         failures.append(f"logits shape {tuple(lo.shape)} (ours) vs {tuple(lt.shape)} (MergeKit)")
-        return
+        return None
     scale = float(lt.abs().max())
     atol = case_expect.get("logits_atol") or logits_tolerance(kind, scale)
     dev = float((lo - lt).abs().max())
     if not dev <= atol:
         failures.append(f"logits differ from MergeKit's by {dev:.3g} (tolerance {atol:.3g}, |logits| <= {scale:.3g})")
+    return dev
 
 
 def finish(failures: list[str], header: str) -> None:
@@ -244,9 +244,15 @@ def compare_case(case: Case, recipe_text: str, recipe_path: Path, mergeforge_bin
                 pytest.fail(f"case design: the float64 reference needs every input stored in "
                             f"{policy.compute}; {m} holds {sorted(dts)}", pytrace=False)
         ref = mergekit_runner.run_mergekit_reference(mk_text, options, cache_dir, salt, lenient)
+    selection = None
+    if policy.kind == "ref" and policy.ties:
+        try:
+            selection = compare.selection_inputs_from_recipe(recipe)
+        except ValueError as e:
+            pytest.fail(f"case design: {e}", pytrace=False)
     cmp = compare.compare_weights(ours, theirs, policy, ref_dir=ref, base_dir=base_dir(recipe),
-                                  ignore=case.expect_value("ignore_tensors", variables, []) or [])
-    compare.SUMMARY.add(case.name, cmp)
+                                  ignore=case.expect_value("ignore_tensors", variables, []) or [],
+                                  selection=selection)
     if not cmp.ok:
         failures.append("weights differ from MergeKit's:\n" + cmp.report())
 
@@ -255,8 +261,9 @@ def compare_case(case: Case, recipe_text: str, recipe_path: Path, mergeforge_bin
     failures += compare.compare_side_files(ours, theirs, recipe_text, donor_dir(recipe),
                                            model_card=case.options.get("write_model_card", True))
     check_expectations(case, ours, variables, failures)
-    compare_logits(case.expect, policy.kind, ours, theirs, failures,
-                   config_fallback=lenient)
+    cmp.logits_dev = compare_logits(case.expect, policy.kind, ours, theirs, failures,
+                                    config_fallback=lenient)
+    compare.SUMMARY.add(case.name, cmp)
     finish(failures, f"{case.name}: {case.description}")
 
 

@@ -249,7 +249,8 @@ def test_reference_policy_accepts_correct_rounding(variables, cache_dir, tmp_pat
     ideal = copy_out(out, tmp_path / "ideal")
     exact = compare.load_tensors(ref)
     rewrite(ideal, lambda t: t.update({k: v.to(torch.bfloat16) for k, v in exact.items()}))
-    cmp = compare.compare_weights(ideal, out, policy, ref_dir=ref, base_dir=base)
+    sel = compare.selection_inputs_from_recipe(recipe)
+    cmp = compare.compare_weights(ideal, out, policy, ref_dir=ref, base_dir=base, selection=sel)
     assert cmp.ok, cmp.report()
 
     name = "model.layers.1.mlp.up_proj.weight"
@@ -261,7 +262,7 @@ def test_reference_policy_accepts_correct_rounding(variables, cache_dir, tmp_pat
 
     worse = copy_out(ideal, tmp_path / "worse")
     rewrite(worse, skew)
-    cmp = compare.compare_weights(worse, out, policy, ref_dir=ref, base_dir=base)
+    cmp = compare.compare_weights(worse, out, policy, ref_dir=ref, base_dir=base, selection=sel)
     assert [t.name for t in cmp.tensors if not t.ok] == [name], cmp.report()
 
 
@@ -294,3 +295,17 @@ def test_mergekit_seed_reproducible(variables, cache_dir, tmp_path):
     c = mergekit_runner.run_mergekit(text, {"random_seed": 12}, tmp_path / "c3")
     assert compare.identical_bytes(a, b) == []
     assert len(compare.identical_bytes(a, c)) > 10
+
+
+def test_mergekit_layer_types_quirk(variables, cache_dir):
+    """MergeKit keeps a frankenmerge's per-layer layer_types at the source length; the
+    runner's lenient mode lets it save that config so the rest of the output exists."""
+    case = load_case(CASES_DIR / "passthrough_qwen2_layer_types.yaml")
+    assert case.expect.get("mergekit_lenient_config")
+    text = case.recipe(variables)
+    out = mergekit_runner.run_mergekit(text, case.options, cache_dir, lenient_config=True)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["num_hidden_layers"] == 3
+    assert len(cfg["layer_types"]) == 2
+    assert (out / "README.md").exists()
+    assert "model.layers.2.self_attn.q_proj.bias" in compare.weight_files(out)
