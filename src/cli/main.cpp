@@ -36,6 +36,7 @@ struct MergeOptionsCli {
   bool read_to_gpu = false;
   bool gpu_rich = false;
   bool strict = false;
+  bool resume = false;
   bool quiet = false;
   int verbose = 0;
   int threads = 0;
@@ -73,6 +74,7 @@ void add_merge_options(CLI::App& cmd, MergeOptionsCli& o) {
   cmd.add_option("-j,--num-threads", o.threads, "Worker threads (default: all cores)");
   cmd.add_option("--random-seed", o.random_seed, "Seed for random methods (DARE, DELLA)");
   cmd.add_flag("--strict", o.strict, "Unknown recipe keys and undeclared parameters are errors");
+  cmd.add_flag("--resume", o.resume, "Continue a merge that was interrupted (Ctrl-C, kill, crash)");
   cmd.add_flag("--copy-tokenizer,!--no-copy-tokenizer", o.copy_tokenizer, "Copy the donor's tokenizer files");
   cmd.add_flag("--write-model-card,!--no-write-model-card", o.write_model_card, "Write README.md and the recipe");
   cmd.add_flag("--safe-serialization,!--no-safe-serialization", o.safe_serialization, "Write safetensors");
@@ -136,6 +138,7 @@ int run_merge(const MergeOptionsCli& o) {
   out_opts.max_shard_bytes = mf::parse_shard_size(o.out_shard_size);
   out_opts.copy_tokenizer = o.copy_tokenizer;
   out_opts.write_model_card = o.write_model_card;
+  out_opts.resume = o.resume;
   mf::OutputWriter writer(plan, o.out_dir, out_opts);
 
   mf::ProgressReporter progress(plan.jobs.size(), plan.output_bytes(), o.quiet);
@@ -144,8 +147,21 @@ int run_merge(const MergeOptionsCli& o) {
   exec.max_memory = parse_memory(o.max_memory);
   exec.cancel = &g_interrupted;
   exec.on_progress = [&](size_t done, uint64_t bytes) { progress.update(done, bytes); };
+  exec.on_warning = [](const std::string& w) { fmt::print(stderr, "warning: {}\n", w); };
   auto start = std::chrono::steady_clock::now();
-  mf::execute_plan(plan, writer, exec);
+  try {
+    mf::execute_plan(plan, writer, exec);
+  } catch (const mf::Error& e) {
+    progress.finish();
+    // An interrupted merge, or one stopped by the disk, can be finished later from what it wrote.
+    if (e.code() == mf::ErrorCode::Interrupted || e.code() == mf::ErrorCode::Io) {
+      writer.keep_partial();
+      throw mf::Error(e.code(), fmt::format("{}\nthe tensors written so far are kept in {}; run the same "
+                                            "command with --resume to finish the merge",
+                                            e.what(), writer.temp_dir()));
+    }
+    throw;
+  }
   progress.finish();
   writer.finish();
   if (!o.quiet)
@@ -245,8 +261,6 @@ int main(int argc, char** argv) {
     return run_methods();
   } catch (const mf::Error& e) {
     fmt::print(stderr, "mergeforge: {}: {}\n", mf::code_name(e.code()), e.what());
-    if (e.code() == mf::ErrorCode::Interrupted)
-      fmt::print(stderr, "mergeforge: nothing was written at the output path\n");
     return mf::exit_status(e.code());
   } catch (const std::exception& e) {
     fmt::print(stderr, "mergeforge: internal error: {}\n", e.what());

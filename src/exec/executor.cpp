@@ -1,6 +1,7 @@
 #include "exec/executor.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <cstring>
 #include <memory>
@@ -41,11 +42,17 @@ class MemoryBudget {
 };
 
 template <class T>
-std::unique_ptr<T[]> load_input(const MergePlan& plan, const MergeJob& job, const JobInput& in) {
+std::unique_ptr<T[]> load_input(const MergePlan& plan, const MergeJob& job, const JobInput& in,
+                                const ExecOptions& options) {
   TensorLocation loc = *plan.models[in.model].source->find(in.tensor);
   size_t n = job.numel();
   std::unique_ptr<T[]> buf(new T[n]);
   convert_to(loc.entry->dtype, loc.bytes().data(), buf.get(), n);
+  size_t non_finite = 0;
+  for (size_t i = 0; i < n; ++i) non_finite += !std::isfinite(buf[i]);
+  if (non_finite && options.on_warning)
+    options.on_warning(fmt::format("tensor `{}` of `{}` holds {} NaN or infinite value(s)", in.tensor,
+                                   plan.models[in.model].ref.text, non_finite));
   if (job.round_inputs_to) {
     DType d = *job.round_inputs_to;
     for (size_t i = 0; i < n; ++i) buf[i] = T(round_to(d, float(buf[i])));
@@ -54,12 +61,12 @@ std::unique_ptr<T[]> load_input(const MergePlan& plan, const MergeJob& job, cons
 }
 
 template <class T>
-std::vector<uint8_t> run_float_job(const MergePlan& plan, const MergeJob& job) {
+std::vector<uint8_t> run_float_job(const MergePlan& plan, const MergeJob& job, const ExecOptions& options) {
   size_t n = job.numel();
   std::vector<std::unique_ptr<T[]>> owned;
   std::vector<T*> inputs;
   for (const auto& in : job.inputs) {
-    owned.push_back(load_input<T>(plan, job, in));
+    owned.push_back(load_input<T>(plan, job, in, options));
     inputs.push_back(owned.back().get());
   }
   std::vector<uint8_t> out_bytes(job.output_bytes());
@@ -98,20 +105,45 @@ std::vector<uint8_t> run_copy_job(const MergePlan& plan, const MergeJob& job) {
   return {first.begin(), first.end()};
 }
 
-std::vector<uint8_t> run_job(const MergePlan& plan, const MergeJob& job) {
+std::vector<uint8_t> run_job(const MergePlan& plan, const MergeJob& job, const ExecOptions& options) {
   if (job.kind == JobKind::Copy) return run_copy_job(plan, job);
-  return job.compute_double ? run_float_job<double>(plan, job) : run_float_job<float>(plan, job);
+  return job.compute_double ? run_float_job<double>(plan, job, options)
+                            : run_float_job<float>(plan, job, options);
+}
+
+// Errors from a kernel or a read name the tensor they happened on.
+std::exception_ptr annotate(std::exception_ptr error, const std::string& tensor) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const Error& e) {
+    std::string what = e.what();
+    if (what.find(tensor) != std::string::npos) return error;
+    return std::make_exception_ptr(Error(e.code(), fmt::format("tensor `{}`: {}", tensor, what)));
+  } catch (...) {
+    return error;
+  }
 }
 
 }  // namespace
 
 void execute_plan(const MergePlan& plan, OutputWriter& writer, const ExecOptions& options) {
   int threads = options.threads > 0 ? options.threads : int(std::max(1u, std::thread::hardware_concurrency()));
-  threads = std::min<int>(threads, int(std::max<size_t>(1, plan.jobs.size())));
   MemoryBudget budget(options.max_memory);
+  // Jobs a resumed merge already holds are counted as done up front.
+  std::vector<size_t> todo;
+  size_t already = 0;
+  uint64_t already_bytes = 0;
+  for (size_t j = 0; j < plan.jobs.size(); ++j) {
+    if (writer.jobs_done()[j]) {
+      ++already;
+      already_bytes += plan.jobs[j].output_bytes();
+    } else {
+      todo.push_back(j);
+    }
+  }
   std::atomic<size_t> next{0};
-  std::atomic<size_t> done{0};
-  std::atomic<uint64_t> written{0};
+  std::atomic<size_t> done{already};
+  std::atomic<uint64_t> written{already_bytes};
   std::atomic<bool> failed{false};
   std::mutex error_mutex;
   std::exception_ptr first_error;
@@ -122,23 +154,24 @@ void execute_plan(const MergePlan& plan, OutputWriter& writer, const ExecOptions
         failed = true;
         std::lock_guard lock(error_mutex);
         if (!first_error)
-          first_error = std::make_exception_ptr(Error(ErrorCode::Interrupted, "interrupted"));
+          first_error = std::make_exception_ptr(Error(ErrorCode::Interrupted, "stopped by a signal (Ctrl-C or SIGTERM)"));
         return;
       }
-      size_t j = next.fetch_add(1);
-      if (j >= plan.jobs.size()) return;
+      size_t t = next.fetch_add(1);
+      if (t >= todo.size()) return;
+      size_t j = todo[t];
       const MergeJob& job = plan.jobs[j];
       uint64_t need = job.working_bytes();
       budget.acquire(need);
       try {
-        std::vector<uint8_t> bytes = run_job(plan, job);
+        std::vector<uint8_t> bytes = run_job(plan, job, options);
         writer.write_tensor(j, bytes);
         budget.release(need);
       } catch (...) {
         budget.release(need);
         failed = true;
         std::lock_guard lock(error_mutex);
-        if (!first_error) first_error = std::current_exception();
+        if (!first_error) first_error = annotate(std::current_exception(), job.output_name);
         return;
       }
       size_t d = done.fetch_add(1) + 1;
@@ -147,6 +180,7 @@ void execute_plan(const MergePlan& plan, OutputWriter& writer, const ExecOptions
     }
   };
 
+  threads = std::min<int>(threads, int(std::max<size_t>(1, todo.size())));
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i) pool.emplace_back(worker);
   worker();

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <string>
 
 #include "exec/output_writer.hpp"
 #include "plan/merge_plan.hpp"
@@ -18,8 +19,11 @@ struct ExecOptions {
   const std::atomic<bool>* cancel = nullptr;  // set from a signal handler: stop between jobs
   // Called from worker threads after each job: (jobs done, bytes written so far).
   std::function<void(size_t, uint64_t)> on_progress;
+  // Called from worker threads for data warnings (NaN / Inf in an input tensor).
+  std::function<void(const std::string&)> on_warning;
 };
 
+// Runs every job the writer does not already hold (a resumed merge skips the tensors it verified).
 void execute_plan(const MergePlan& plan, OutputWriter& writer, const ExecOptions& options);
 
 }  // namespace mf

@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/checksum.hpp"
 #include "core/error.hpp"
+#include "io/json_text.hpp"
 #include "exec/model_card.hpp"
 
 namespace fs = std::filesystem;
@@ -71,6 +73,32 @@ int64_t parse_shard_size(const std::string& text) {
   fail(ErrorCode::Usage, "--out-shard-size: `{}` is not a size (an integer, or with a k/m/b suffix)", text);
 }
 
+namespace {
+
+constexpr const char* kFingerprintFile = "resume.json";
+constexpr const char* kJournalFile = "tensors.journal";
+
+// What must be equal for a partial merge to be resumed: the plan (recipe, resolved parameters, inputs'
+// tensors and dtypes), the output layout options, and the input files as they were (sizes, mtimes).
+std::string plan_fingerprint(const MergePlan& plan, const OutputOptions& options) {
+  std::string text = fmt::format("mergeforge {}\n{}\nshard {}\ntok {}\ncard {}\n", MERGEFORGE_VERSION,
+                                 describe_plan(plan, true), options.max_shard_bytes,
+                                 options.copy_tokenizer, options.write_model_card);
+  for (const auto& job : plan.jobs) text += fmt::format("{} {}\n", job.output_name, job.seed_key);
+  for (const auto& m : plan.models) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(m.source->dir(), ec)) {
+      if (entry.path().extension() != ".safetensors" && entry.path().filename() != "config.json") continue;
+      auto mtime = fs::last_write_time(entry.path(), ec).time_since_epoch().count();
+      text += fmt::format("{} {} {}\n", entry.path().string(), entry.file_size(ec), mtime);
+    }
+  }
+  text += plan.output_config.dump();
+  return fmt::format("{:016x}", checksum64({reinterpret_cast<const uint8_t*>(text.data()), text.size()}));
+}
+
+}  // namespace
+
 OutputWriter::OutputWriter(const MergePlan& plan, std::string out_dir, OutputOptions options)
     : plan_(plan), out_dir_(std::move(out_dir)), options_(options) {
   fs::path out = fs::path(out_dir_).lexically_normal();
@@ -86,10 +114,6 @@ OutputWriter::OutputWriter(const MergePlan& plan, std::string out_dir, OutputOpt
   fs::create_directories(parent, ec);
   if (ec) fail(ErrorCode::Io, "{}: cannot create the parent directory: {}", parent.string(), ec.message());
   temp_dir_ = (parent / ("." + out.filename().string() + ".mergeforge-partial")).string();
-  fs::remove_all(temp_dir_, ec);
-  if (!fs::create_directory(temp_dir_, ec) || ec)
-    fail(ErrorCode::Io, "{}: cannot create the temporary directory: {}", temp_dir_,
-         ec ? ec.message() : "exists");
 
   // Greedy packing in job order: a tensor that would overflow the shard starts a new one.
   std::vector<std::vector<size_t>> groups;
@@ -105,6 +129,7 @@ OutputWriter::OutputWriter(const MergePlan& plan, std::string out_dir, OutputOpt
     current += bytes;
   }
   placements_.resize(plan.jobs.size());
+  done_.assign(plan.jobs.size(), false);
   const std::map<std::string, std::string> metadata{{"format", "pt"}};
   for (size_t s = 0; s < groups.size(); ++s) {
     Shard shard;
@@ -119,24 +144,103 @@ OutputWriter::OutputWriter(const MergePlan& plan, std::string out_dir, OutputOpt
       const auto& t = shard.layout.tensors[i];
       placements_[groups[s][i]] = {s, shard.layout.data_offset() + t.begin, t.nbytes()};
     }
-    std::string path = (fs::path(temp_dir_) / shard.file_name).string();
-    shard.fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (shard.fd < 0) io_fail("creating", path, errno);
     shards_.push_back(std::move(shard));
-    Shard& sh = shards_.back();
+  }
+
+  std::string fingerprint = plan_fingerprint(plan, options_);
+  if (fs::exists(temp_dir_)) {
+    if (options_.resume && reopen(fingerprint)) return;
+    if (!options_.resume)
+      fmt::print(stderr, "note: starting over; an interrupted merge was left in {} (--resume continues one)\n",
+                 temp_dir_);
+  } else if (options_.resume) {
+    fmt::print(stderr, "note: no partial merge to resume at {}; starting a fresh merge\n", temp_dir_);
+  }
+  create_fresh(fingerprint);
+}
+
+std::string OutputWriter::shard_path(const Shard& s) const { return (fs::path(temp_dir_) / s.file_name).string(); }
+
+void OutputWriter::create_fresh(const std::string& fingerprint) {
+  std::error_code ec;
+  fs::remove_all(temp_dir_, ec);
+  if (!fs::create_directory(temp_dir_, ec) || ec)
+    fail(ErrorCode::Io, "{}: cannot create the temporary directory: {}", temp_dir_,
+         ec ? ec.message() : "exists");
+  for (auto& sh : shards_) {
+    std::string path = shard_path(sh);
+    sh.fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (sh.fd < 0) io_fail("creating", path, errno);
     // Reserve the space now so a full disk shows up before the merge rather than at its end.
-    if (int err = ::posix_fallocate(sh.fd, 0, off_t(sh.layout.file_size)); err != 0 && err != EOPNOTSUPP &&
-                                                                          err != EINVAL)
+    if (int err = ::posix_fallocate(sh.fd, 0, off_t(sh.layout.file_size));
+        err != 0 && err != EOPNOTSUPP && err != EINVAL)
       io_fail("reserving space", path, err);
     if (::ftruncate(sh.fd, off_t(sh.layout.file_size)) != 0) io_fail("sizing", path, errno);
     write_all(sh.fd, sh.layout.header_bytes.data(), sh.layout.header_bytes.size(), 0, path);
   }
+  write_text_file(fs::path(temp_dir_) / kFingerprintFile,
+                  nlohmann::json{{"fingerprint", fingerprint}, {"output", out_dir_}}.dump() + "\n");
+  std::string journal = (fs::path(temp_dir_) / kJournalFile).string();
+  journal_fd_ = ::open(journal.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  if (journal_fd_ < 0) io_fail("creating", journal, errno);
+}
+
+// Reopens an interrupted merge of the same plan; false (start over) when it does not match.
+bool OutputWriter::reopen(const std::string& fingerprint) {
+  fs::path dir(temp_dir_);
+  try {
+    auto saved = nlohmann::json::parse(read_text_file((dir / kFingerprintFile).string()));
+    if (saved.value("fingerprint", "") != fingerprint) {
+      fmt::print(stderr, "note: the partial merge in {} was made from a different recipe, options or inputs; "
+                 "starting over\n", temp_dir_);
+      return false;
+    }
+  } catch (const std::exception&) {
+    fmt::print(stderr, "note: the partial merge in {} has no readable resume record; starting over\n", temp_dir_);
+    return false;
+  }
+  for (auto& sh : shards_) {
+    std::string path = shard_path(sh);
+    sh.fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    std::string header(sh.layout.header_bytes.size(), '\0');
+    bool ok = sh.fd >= 0 && fs::file_size(path) == sh.layout.file_size &&
+              ::pread(sh.fd, header.data(), header.size(), 0) == ssize_t(header.size()) &&
+              header == sh.layout.header_bytes;
+    if (!ok) {
+      for (auto& other : shards_)
+        if (other.fd >= 0) ::close(other.fd), other.fd = -1;
+      fmt::print(stderr, "note: the partial merge in {} has a damaged shard; starting over\n", temp_dir_);
+      return false;
+    }
+  }
+  // Journal lines: "<job> <checksum hex>". A torn last line (killed mid-write) is ignored.
+  std::ifstream journal(dir / kJournalFile);
+  std::string line;
+  size_t kept = 0;
+  std::vector<uint8_t> buffer;
+  while (std::getline(journal, line)) {
+    size_t job = 0;
+    unsigned long long sum = 0;
+    if (std::sscanf(line.c_str(), "%zu %llx", &job, &sum) != 2 || job >= done_.size() || done_[job]) continue;
+    const Placement& p = placements_[job];
+    buffer.resize(p.bytes);
+    if (::pread(shards_[p.shard].fd, buffer.data(), p.bytes, off_t(p.offset)) != ssize_t(p.bytes)) continue;
+    if (checksum64(buffer) != sum) continue;
+    done_[job] = true;
+    ++kept;
+  }
+  std::string journal_path = (dir / kJournalFile).string();
+  journal_fd_ = ::open(journal_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (journal_fd_ < 0) io_fail("opening", journal_path, errno);
+  fmt::print(stderr, "resuming: {} of {} tensors already written and verified\n", kept, done_.size());
+  return true;
 }
 
 OutputWriter::~OutputWriter() {
   for (auto& s : shards_)
     if (s.fd >= 0) ::close(s.fd);
-  if (!finished_) {
+  if (journal_fd_ >= 0) ::close(journal_fd_);
+  if (!finished_ && !keep_partial_) {
     std::error_code ec;
     fs::remove_all(temp_dir_, ec);
   }
@@ -148,7 +252,12 @@ void OutputWriter::write_tensor(size_t job, std::span<const uint8_t> bytes) {
     fail(ErrorCode::Internal, "tensor `{}`: {} bytes computed, {} planned", plan_.jobs[job].output_name,
          bytes.size(), p.bytes);
   const Shard& s = shards_[p.shard];
-  write_all(s.fd, bytes.data(), bytes.size(), p.offset, (fs::path(temp_dir_) / s.file_name).string());
+  write_all(s.fd, bytes.data(), bytes.size(), p.offset, shard_path(s));
+  // Recorded only after the data is written: a journal entry always describes bytes on disk. One write(2)
+  // of one short line on an O_APPEND descriptor, so concurrent workers never interleave.
+  std::string line = fmt::format("{} {:016x}\n", job, checksum64(bytes));
+  if (::write(journal_fd_, line.data(), line.size()) != ssize_t(line.size()))
+    io_fail("writing the journal of", temp_dir_, errno);
 }
 
 void OutputWriter::write_metadata_files() {
@@ -186,6 +295,11 @@ void OutputWriter::write_metadata_files() {
 }
 
 void OutputWriter::finish() {
+  ::close(journal_fd_);
+  journal_fd_ = -1;
+  std::error_code rm;
+  fs::remove(fs::path(temp_dir_) / kJournalFile, rm);
+  fs::remove(fs::path(temp_dir_) / kFingerprintFile, rm);
   for (auto& s : shards_) {
     std::string path = (fs::path(temp_dir_) / s.file_name).string();
     if (::fsync(s.fd) != 0) io_fail("syncing", path, errno);

@@ -18,19 +18,29 @@ struct OutputOptions {
   int64_t max_shard_bytes = 5'000'000'000;  // <= 0: one file
   bool copy_tokenizer = true;
   bool write_model_card = true;
+  // Continue a partial merge left by an interrupted run of the same plan (tensors already written and
+  // verified against their recorded checksums are kept); without it a partial merge is started over.
+  bool resume = false;
 };
 
 class OutputWriter {
  public:
   // Checks the target (a file there, or a non-empty directory that is not a model, is an error) and
-  // creates the temporary directory with every shard pre-sized and its header written.
+  // creates the temporary directory with every shard pre-sized and its header written, or with
+  // options.resume reopens the one an interrupted run left.
   OutputWriter(const MergePlan& plan, std::string out_dir, OutputOptions options);
-  ~OutputWriter();  // removes the temporary directory unless finish() succeeded
+  // Removes the temporary directory unless finish() succeeded or keep_partial() was called.
+  ~OutputWriter();
   OutputWriter(const OutputWriter&) = delete;
   OutputWriter& operator=(const OutputWriter&) = delete;
 
-  // Thread-safe: writes job `job`'s tensor bytes (exactly its output size) at its place.
+  // Thread-safe: writes job `job`'s tensor bytes (exactly its output size) at its place, then records its
+  // checksum in the journal.
   void write_tensor(size_t job, std::span<const uint8_t> bytes);
+  // Jobs whose tensors a resumed partial merge already holds intact (all false for a fresh start).
+  const std::vector<bool>& jobs_done() const { return done_; }
+  // Leave the temporary directory for a later --resume (after an interruption).
+  void keep_partial() { keep_partial_ = true; }
   // Syncs the shards, writes the index, config.json, tokenizer files, model card and recipe, then renames
   // the temporary directory into place.
   void finish();
@@ -51,6 +61,9 @@ class OutputWriter {
   };
 
   void write_metadata_files();
+  void create_fresh(const std::string& fingerprint);
+  bool reopen(const std::string& fingerprint);
+  std::string shard_path(const Shard& s) const;
 
   const MergePlan& plan_;
   std::string out_dir_;
@@ -58,7 +71,10 @@ class OutputWriter {
   OutputOptions options_;
   std::vector<Shard> shards_;
   std::vector<Placement> placements_;  // per job
+  std::vector<bool> done_;             // per job: already intact on disk (resume)
+  int journal_fd_ = -1;
   bool finished_ = false;
+  bool keep_partial_ = false;
 };
 
 // Parses --out-shard-size: an integer or one with a k / m / b suffix (decimal: 5B = 5e9 bytes).

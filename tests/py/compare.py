@@ -12,9 +12,10 @@ Policies (chosen by `choose_policy` from the recipe's method and dtypes):
           the same inputs, our total and worst absolute error <= MergeKit's on every
           tensor, and |ours - ref| <= 1 ulp of the local scale max(|base|, |theirs|,
           |ours|) on >= 99.5% of the elements. For methods that select by magnitude
-          (`ties` flag), the elements whose selection is ambiguous (equal magnitudes that
-          straddle the cut in some input's task vector, found from the inputs) are left
-          out, and the two outputs must agree within 1 ulp on >= 97% of all elements.
+          (`ties` flag), the elements whose result depends on a tie break (equal magnitudes
+          that straddle the cut in some input's task vector; a sign election whose sum is
+          zero up to the binary representation of the weights), found from the inputs, are
+          left out, and the two outputs must agree within 1 ulp on >= 97% of the rest.
 """
 
 from __future__ import annotations
@@ -269,11 +270,11 @@ def ulp(x_abs: torch.Tensor, dtype: str) -> torch.Tensor:
 
 @dataclass
 class SelectionInputs:
-    """What a magnitude-selecting method ranks: each input's task vector and its density."""
+    """What a magnitude-selecting method ranks: each input's task vector, density, weight."""
 
     method: str
     base: Path
-    models: list[tuple[Path, float, float]]  # (model dir, density, gamma)
+    models: list[tuple[Path, float, float, float]]  # (model dir, density, gamma, weight)
 
 
 def _scalar(value, what: str):
@@ -283,7 +284,7 @@ def _scalar(value, what: str):
 
 
 def selection_inputs_from_recipe(recipe: Mapping[str, Any]) -> SelectionInputs:
-    """Densities per input for a `models:` recipe with scalar density/gamma parameters."""
+    """Densities and weights per input, for a `models:` recipe with scalar parameters."""
     if recipe.get("slices") or recipe.get("modules") or not recipe.get("base_model"):
         raise ValueError("tie detection supports `models:` recipes with a base_model")
 
@@ -292,49 +293,73 @@ def selection_inputs_from_recipe(recipe: Mapping[str, Any]) -> SelectionInputs:
 
     base = path(recipe["base_model"])
     glob = recipe.get("parameters") or {}
+
+    def param(params, name, default):
+        v = _scalar(params.get(name), f"{name} of {p}")
+        if v is None:
+            v = _scalar(glob.get(name), f"global {name}")
+        if v is None:
+            if default is None:
+                raise ValueError(f"no {name} for {p}")
+            v = default
+        return float(v)
+
     models = []
     for entry in recipe["models"]:
         p = path(entry["model"])
         if p == base:
             continue
         params = entry.get("parameters") or {}
-        dens = _scalar(params.get("density"), f"{p} density")
-        if dens is None:
-            dens = _scalar(glob.get("density"), "global density")
-        gamma = _scalar(params.get("gamma"), f"{p} gamma")
-        if gamma is None:
-            gamma = _scalar(glob.get("gamma"), "global gamma")
-        models.append((Path(p), 1.0 if dens is None else float(dens), 0.01 if gamma is None else float(gamma)))
+        models.append((Path(p), param(params, "density", 1.0), param(params, "gamma", 0.01),
+                       param(params, "weight", None)))
     return SelectionInputs(recipe["merge_method"], Path(base), models)
 
 
-def _cut_value_ties(mags: torch.Tensor, boundaries: Iterable[int]) -> list[float]:
-    """Magnitudes shared by elements on both sides of a cut in ascending order."""
-    s = torch.sort(mags).values
-    n = s.numel()
-    return [float(s[p]) for p in boundaries if 0 < p < n and s[p - 1] == s[p]]
+# relative size of a sign-election sum below which the vote is a tie (weights like 0.3 are
+# not exact in binary: float32 and float64 representations may elect different signs)
+VOTE_TIE_RTOL = 1e-6
 
 
-def ambiguous_selection(method: str, base: torch.Tensor, inputs: list[tuple[torch.Tensor, float, float]]) -> torch.Tensor:
-    """Elements whose keep/drop decision depends on the tie-break rule in some input."""
+def ambiguous_selection(method: str, base: torch.Tensor,
+                        inputs: list[tuple[torch.Tensor, float, float, float]]) -> torch.Tensor:
+    """Elements whose result depends on how ties are broken.
+
+    Selection: equal magnitudes straddling a cut in some input's task vector (a kept zero
+    changes nothing, so ties at zero do not count). Election (methods with a sign vote):
+    sum_i w_i d_i of the kept deltas is zero up to the representation of the weights."""
     b = base.to(torch.float64).flatten()
     amb = torch.zeros(b.numel(), dtype=torch.bool)
-    for x, density, gamma in inputs:
-        mags = (x.to(torch.float64).flatten() - b).abs()
+    vote = torch.zeros_like(b)
+    scale = torch.zeros_like(b)
+    for x, density, gamma, weight in inputs:
+        d = x.to(torch.float64).flatten() - b
+        mags = d.abs()
         n = mags.numel()
-        if density >= 1 or density <= 0 or n == 0:
-            continue
-        if method == "ties":
-            k = max(1, int(density * n))
-            bounds = [n - k]
-        else:  # magnitude_outliers: ascending ranks [n_bot, n_bot + target) are kept
-            target = int(density * n)
-            n_top = int(gamma * n)
-            n_bot = max(0, n - target - n_top)
-            bounds = [n_bot, n_bot + target]
-        for v in _cut_value_ties(mags, bounds):
-            if v != 0:  # a kept zero changes nothing: it has no sign and adds nothing
-                amb |= mags == v
+        kept = torch.ones(n, dtype=torch.bool)
+        if 0 < density < 1 and n:
+            s = torch.sort(mags).values
+            if method == "ties":
+                k = max(1, int(density * n))
+                bounds = [n - k]
+                kept = mags >= s[n - k]
+            else:  # magnitude_outliers: ascending ranks [n_bot, n_bot + target) are kept
+                target = int(density * n)
+                n_top = int(gamma * n)
+                n_bot = max(0, n - target - n_top)
+                bounds = [n_bot, n_bot + target]
+                kept = (mags >= s[min(n_bot, n - 1)]) & (mags <= s[max(0, n_bot + target - 1)])
+                if target == 0:
+                    kept = torch.zeros(n, dtype=torch.bool)
+            for p in bounds:
+                if 0 < p < n and s[p - 1] == s[p] and s[p] != 0:
+                    amb |= mags == s[p]
+        elif density <= 0:
+            kept = torch.zeros(n, dtype=torch.bool)
+        wd = weight * d * kept
+        vote += wd
+        scale += wd.abs()
+    if method in ("ties", "breadcrumbs_ties"):
+        amb |= (scale > 0) & (vote.abs() <= VOTE_TIE_RTOL * scale)
     return amb
 
 
@@ -515,7 +540,7 @@ def compare_weights(ours_dir: Path, theirs_dir: Path, policy: Policy, ref_dir: P
     sel_models: list[tuple[dict[str, torch.Tensor], float, float]] = []
     if selection is not None:
         sel_base = load_tensors(selection.base, common)
-        sel_models = [(load_tensors(p, common), d, g) for p, d, g in selection.models]
+        sel_models = [(load_tensors(p, common), d, g, w) for p, d, g, w in selection.models]
     for n in common:
         a, b = to[n], tt[n]
         if tuple(a.shape) != tuple(b.shape):
@@ -529,7 +554,7 @@ def compare_weights(ours_dir: Path, theirs_dir: Path, policy: Policy, ref_dir: P
         if selection is not None and n in sel_base:
             tie_mask = ambiguous_selection(
                 selection.method, sel_base[n],
-                [(m[n], d, g) for m, d, g in sel_models if n in m])
+                [(m[n], d, g, w) for m, d, g, w in sel_models if n in m])
         cmp.tensors.append(compare_tensor(n, a, b, policy, tr.get(n), tb.get(n), tie_mask))
     return cmp
 

@@ -61,7 +61,11 @@ def mergeforge_path() -> Path:
 
 @pytest.fixture(scope="session")
 def mergeforge_bin() -> Path:
-    p = mergeforge_path()
+    """The CLI under test; a test that runs it fails (not skips) when it is missing."""
+    return mergeforge_path()
+
+
+def require_binary(p: Path) -> None:
     if not p.exists():
         pytest.fail(
             f"mergeforge binary not found at {p}: build it (cmake -B build && cmake --build build) "
@@ -70,7 +74,6 @@ def mergeforge_bin() -> Path:
         )
     if not os.access(p, os.X_OK):
         pytest.fail(f"mergeforge binary at {p} is not executable", pytrace=False)
-    return p
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

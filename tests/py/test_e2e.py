@@ -27,6 +27,8 @@ stats
   -j 2: identical bytes), once with the second seed (must differ), checks random_stats on
   ours and, as a check of the harness, on MergeKit's output with the first seed.
 
+A case whose merge_method `mergeforge methods` does not list is reported as xfail.
+
 error
   `error: {contains: [text], regex: [pattern]}`: mergeforge must exit non-zero, print every
   text (case-insensitive) / match every pattern, and leave no output directory behind.
@@ -48,6 +50,7 @@ import compare
 import mergekit_runner
 import random_stats
 from cases import REPO, Case, load_cases
+from conftest import require_binary
 from logits import logits_of, logits_tolerance
 
 CASES = load_cases()
@@ -80,6 +83,7 @@ def cli_args(options: dict, threads: int | None = None) -> list[str]:
 
 def run_mergeforge(binary: Path, recipe: Path, out: Path, options: dict,
                    threads: int | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    require_binary(binary)
     cmd = [str(binary), "merge", str(recipe), str(out)] + cli_args(options, threads)
     return subprocess.run(cmd, cwd=str(cwd), capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
 
@@ -96,6 +100,25 @@ def merge_ours(binary: Path, recipe: Path, out: Path, options: dict, threads: in
     if not out.is_dir():
         pytest.fail(f"mergeforge exited 0 but wrote no {out}", pytrace=False)
     return out
+
+
+_METHODS_CACHE: dict[str, set[str]] = {}
+
+
+def implemented_methods(binary: Path) -> set[str]:
+    """Method names `mergeforge methods` lists (empty when the command fails)."""
+    key = str(binary)
+    if key not in _METHODS_CACHE:
+        names: set[str] = set()
+        try:
+            proc = subprocess.run([key, "methods"], capture_output=True, text=True, timeout=60)
+            if proc.returncode == 0:
+                names = {ln.strip() for ln in proc.stdout.splitlines()
+                         if ln.strip() and not ln[0].isspace() and " " not in ln.strip()}
+        except OSError:
+            pass
+        _METHODS_CACHE[key] = names
+    return _METHODS_CACHE[key]
 
 
 def apply_overrides(recipe_text: str, overrides: dict | None) -> str:
@@ -350,6 +373,13 @@ def test_case(case: Case, mergeforge_bin, variables, cache_dir, tmp_path):
     recipe_path = tmp_path / "recipe.yml"
     recipe_path.write_text(recipe_text, encoding="utf-8")
     mode = case.expect.get("compare", "mergekit")
+    if mode != "error":
+        require_binary(mergeforge_bin)
+        method = yaml.safe_load(recipe_text)["merge_method"]
+        known = implemented_methods(mergeforge_bin)
+        if known and method not in known:
+            pytest.xfail(f"merge_method {method} is not implemented by this build "
+                         f"(`mergeforge methods` lists {len(known)})")
     if mode == "error":
         error_case(case, recipe_text, recipe_path, mergeforge_bin, variables, tmp_path)
     elif mode == "stats":
