@@ -86,7 +86,8 @@ nlohmann::json parse_json_text(std::string_view text, std::string_view file_labe
   }
   try {
     return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error, and out_of_range for a number too large for a double (1e309).
     fail(ErrorCode::InvalidFile, "{}: not valid JSON: {}", file_label, json_error_text(e));
   }
 }

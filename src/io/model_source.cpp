@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "io/json_text.hpp"
+#include "io/model_metadata.hpp"
 
 namespace mf {
 
@@ -18,43 +19,6 @@ namespace {
 bool is_file(const fs::path& path) {
   std::error_code ec;
   return fs::is_regular_file(path, ec);
-}
-
-// Shard names come from a file someone else wrote: keep them inside the model directory.
-bool is_plain_relative(const fs::path& path) {
-  if (path.empty() || path.is_absolute()) return false;
-  return std::none_of(path.begin(), path.end(), [](const fs::path& part) { return part == ".."; });
-}
-
-// Shard file (relative to the model directory) -> tensors the index assigns to it, from
-// model.safetensors.index.json.
-std::map<std::string, std::vector<std::string>> read_weight_map(const fs::path& index_path) {
-  std::string label = index_path.string();
-  nlohmann::json index = parse_json_text(read_text_file(label), label);
-  if (!index.is_object()) {
-    fail(ErrorCode::InvalidFile, "{}: not a JSON object (got {})", label, index.type_name());
-  }
-  auto map = index.find("weight_map");
-  if (map == index.end() || !map->is_object()) {
-    fail(ErrorCode::InvalidFile, "{}: no \"weight_map\" object", label);
-  }
-  std::map<std::string, std::vector<std::string>> shards;
-  for (const auto& [tensor, shard] : map->items()) {
-    if (!shard.is_string()) {
-      fail(ErrorCode::InvalidFile,
-           "{}: weight_map entry for tensor \"{}\" must be a file name, got {}", label, tensor,
-           shard.dump());
-    }
-    const auto& file = shard.get_ref<const std::string&>();
-    if (!is_plain_relative(fs::path(file))) {
-      fail(
-          ErrorCode::InvalidFile,
-          "{}: weight_map puts tensor \"{}\" in \"{}\", which is not a file in the model directory",
-          label, tensor, file);
-    }
-    shards[file].push_back(tensor);
-  }
-  return shards;
 }
 
 std::vector<fs::path> find_safetensors_files(const fs::path& dir) {
@@ -92,11 +56,7 @@ std::unique_ptr<ModelSource> ModelSource::open(const std::string& dir) {
     fail(ErrorCode::InvalidFile, "{}: missing (a model directory needs config.json)",
          config_path.string());
   }
-  source->config_ = parse_json_text(read_text_file(config_path.string()), config_path.string());
-  if (!source->config_.is_object()) {
-    fail(ErrorCode::InvalidFile, "{}: not a JSON object (got {})", config_path.string(),
-         source->config_.type_name());
-  }
+  source->config_ = parse_model_config(read_text_file(config_path.string()), config_path.string());
 
   auto add_file = [&](const fs::path& path) {
     source->files_.push_back(std::make_unique<MappedFile>(path.string()));
@@ -105,7 +65,9 @@ std::unique_ptr<ModelSource> ModelSource::open(const std::string& dir) {
 
   fs::path index_path = root / "model.safetensors.index.json";
   if (fs::exists(index_path, ec)) {
-    for (const auto& [shard, tensors] : read_weight_map(index_path)) {
+    std::string index_label = index_path.string();
+    for (const auto& [shard, tensors] :
+         parse_shard_index(read_text_file(index_label), index_label)) {
       fs::path shard_path = root / shard;
       if (!is_file(shard_path)) {
         fail(ErrorCode::InvalidFile, "{}: shard \"{}\" (holding tensor \"{}\") is missing: {}",

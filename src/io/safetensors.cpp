@@ -86,7 +86,8 @@ json parse_header_json(std::string_view text, std::string_view file_label) {
   json header;
   try {
     header = json::parse(text, callback);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // parse_error, and out_of_range for a number too large for a double (1e309).
     fail(ErrorCode::InvalidFile, "{}: header is not valid JSON: {}", file_label,
          json_error_text(e));
   }

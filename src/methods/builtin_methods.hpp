@@ -11,6 +11,11 @@ namespace mf {
 
 std::shared_ptr<const MergeMethod> make_linear();
 std::shared_ptr<const MergeMethod> make_slerp();
+std::shared_ptr<const MergeMethod> make_nuslerp();
+std::shared_ptr<const MergeMethod> make_multislerp();
+std::shared_ptr<const MergeMethod> make_karcher();
+std::shared_ptr<const MergeMethod> make_nearswap();
+std::shared_ptr<const MergeMethod> make_model_stock();
 std::shared_ptr<const MergeMethod> make_passthrough();
 
 std::shared_ptr<const MergeMethod> make_task_arithmetic();
@@ -21,5 +26,10 @@ std::shared_ptr<const MergeMethod> make_breadcrumbs();
 std::shared_ptr<const MergeMethod> make_breadcrumbs_ties();
 std::shared_ptr<const MergeMethod> make_della();
 std::shared_ptr<const MergeMethod> make_della_linear();
+
+std::shared_ptr<const MergeMethod> make_sce();
+std::shared_ptr<const MergeMethod> make_ram();
+std::shared_ptr<const MergeMethod> make_ramplus_tl();
+std::shared_ptr<const MergeMethod> make_arcee_fusion();
 
 }  // namespace mf

@@ -13,8 +13,8 @@ class MethodRegistry {
  public:
   static MethodRegistry builtin();
   void add(std::shared_ptr<const MergeMethod> method) { methods_.push_back(std::move(method)); }
-  // nullptr when unknown.
-  const MergeMethod* find(std::string_view name) const;
+  // nullptr when unknown. Shared, so a plan can keep its method alive beyond the registry.
+  std::shared_ptr<const MergeMethod> find(std::string_view name) const;
   const std::vector<std::shared_ptr<const MergeMethod>>& all() const { return methods_; }
 
  private:

@@ -60,7 +60,7 @@ struct PlanOptions {
 
 struct MergePlan {
   MergeConfig config;
-  const MergeMethod* method = nullptr;
+  std::shared_ptr<const MergeMethod> method;
   std::vector<PlannedModel> models;
   size_t donor = 0;  // the model whose config.json and tokenizer the output takes
   std::vector<MergeJob> jobs;

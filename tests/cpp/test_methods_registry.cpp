@@ -14,7 +14,7 @@ TEST(MethodRegistry, ListsTheBuiltinMethodsByName) {
   for (const char* name :
        {"linear", "slerp", "passthrough", "task_arithmetic", "ties", "dare_linear", "dare_ties",
         "breadcrumbs", "breadcrumbs_ties", "della", "della_linear"}) {
-    const MergeMethod* m = registry.find(name);
+    auto m = registry.find(name);
     ASSERT_NE(m, nullptr) << name;
     EXPECT_EQ(m->info().name, name);
     EXPECT_TRUE(names.count(name));

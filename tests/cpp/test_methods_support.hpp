@@ -18,7 +18,7 @@ namespace mf::merge_test {
 
 inline const MergeMethod& method(std::string_view name) {
   static const MethodRegistry registry = MethodRegistry::builtin();
-  const MergeMethod* m = registry.find(name);
+  auto m = registry.find(name);
   if (m == nullptr) throw std::runtime_error("unknown method " + std::string(name));
   return *m;
 }
