@@ -103,6 +103,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     evaluate_all_ways(config, slice.parameters);
     for (const auto& source : slice.sources) evaluate_all_ways(config, source.parameters);
   }
-  if (const mf::MergeMethod* method = registry.find(config.merge_method)) resolve_for_method(config, *method);
+  if (auto method = registry.find(config.merge_method)) resolve_for_method(config, *method);
   return 0;
 }

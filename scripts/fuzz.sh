@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets in fuzz/ with clang, ASan and UBSan into build-fuzz/ and runs each for
-# SECONDS (default 60) from its seed corpus in fuzz/corpus/<target>/. New inputs go to
-# build-fuzz/corpus/<target>/ (the seeds are not touched), crashing inputs to build-fuzz/artifacts/.
+# SECONDS (default 60) of wall time, all targets at once, from its seed corpus in fuzz/corpus/<target>/.
+# New inputs go to build-fuzz/corpus/<target>/ (the seeds are not touched), crashing inputs to
+# build-fuzz/artifacts/, each target's log to build-fuzz/<target>.log.
 # Prints the executions each target ran; exits non-zero when a target finds a crash, a leak or a hang.
-#   scripts/fuzz.sh [SECONDS] [TARGET...]      e.g. scripts/fuzz.sh 3600 fuzz_recipe
-# Extra libFuzzer flags: FUZZ_FLAGS="-jobs=4 -workers=4" scripts/fuzz.sh 600
+#   scripts/fuzz.sh [SECONDS] [TARGET...]           e.g. scripts/fuzz.sh 3600 fuzz_recipe
+#   FUZZ_FLAGS="-jobs=8 -workers=8" scripts/fuzz.sh 600      (extra libFuzzer flags)
+# Needs clang: scripts/install-deps.sh --fuzz.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -28,28 +30,32 @@ dict_for() {
   esac
 }
 
-status=0
-summary=()
 mkdir -p build-fuzz/artifacts
+declare -A pids
 for t in "${targets[@]}"; do
   mkdir -p "build-fuzz/corpus/$t"
-  log="build-fuzz/$t.log"
-  echo "== $t: ${seconds}s"
-  rc=0
   # shellcheck disable=SC2086
   build-fuzz/"$t" "build-fuzz/corpus/$t" "fuzz/corpus/$t" -dict="$(dict_for "$t")" \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="build-fuzz/artifacts/$t-" ${FUZZ_FLAGS:-} >"$log" 2>&1 || rc=$?
+    -artifact_prefix="build-fuzz/artifacts/$t-" ${FUZZ_FLAGS:-} >"build-fuzz/$t.log" 2>&1 &
+  pids[$t]=$!
+done
+echo "fuzzing ${targets[*]} for ${seconds}s ..."
+
+status=0
+for t in "${targets[@]}"; do
+  rc=0
+  wait "${pids[$t]}" || rc=$?
+  log="build-fuzz/$t.log"
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
   if ((rc != 0)); then
     status=1
-    summary+=("$t: FAILED (exit $rc) after ${runs:-?} executions; see $log and build-fuzz/artifacts/")
-    grep -E '^==[0-9]+==ERROR|SUMMARY|runtime error|Test unit written|deadly signal|ALARM' "$log" | head -20 >&2 || true
+    echo "$t: FAILED (exit $rc) after ${runs:-?} executions; see $log and build-fuzz/artifacts/"
+    grep -E '^==[0-9]+==ERROR|SUMMARY|runtime error|Test unit written|deadly signal|ALARM|what\(\)' "$log" |
+      head -20 >&2 || true
   else
-    summary+=("$t: ${runs:-?} executions in ${seconds}s, ${cov:-cov: ?} (no crash)")
+    echo "$t: ${runs:-?} executions in ${seconds}s, ${cov:-cov: ?}, no crash"
   fi
 done
-echo "== fuzz summary"
-printf '%s\n' "${summary[@]}"
 exit $status

@@ -105,6 +105,7 @@ mf::PlanOptions plan_options(const MergeOptionsCli& o) {
   p.strict = o.strict;
   p.random_seed = o.random_seed >= 0 ? uint64_t(o.random_seed) : 0;
   p.allow_crimes = o.allow_crimes;
+  p.unsafe_truncate_embeddings = o.unsafe_truncate_embeddings;
   return p;
 }
 
@@ -113,8 +114,6 @@ void check_supported(const MergeOptionsCli& o) {
     mf::fail(mf::ErrorCode::Unsupported,
              "--no-safe-serialization: pytorch_model.bin output is not supported; mergeforge writes "
              "safetensors only");
-  if (o.unsafe_truncate_embeddings)
-    mf::fail(mf::ErrorCode::Unsupported, "--unsafe-truncate-embeddings is not supported yet");
   if (o.verbose > 0) {
     if (o.cuda || o.gpu_rich || o.multi_gpu || o.read_to_gpu || o.device != "cpu")
       fmt::print(stderr, "note: GPU options are accepted and ignored: mergeforge merges on the CPU\n");
@@ -243,6 +242,9 @@ int main(int argc, char** argv) {
   plan->add_flag("-v,--verbose", o.verbose, "List every output tensor");
   plan->add_flag("--strict", o.strict, "Unknown recipe keys and undeclared parameters are errors");
   plan->add_option("--random-seed", o.random_seed, "Seed for random methods");
+  plan->add_flag("--unsafe-truncate-embeddings,!--no-unsafe-truncate-embeddings",
+                 o.unsafe_truncate_embeddings,
+                 "Cut vocabulary-indexed tensors to the smallest vocabulary");
 
   app.add_subcommand("methods", "List merge methods and their parameters");
 

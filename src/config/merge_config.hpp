@@ -64,6 +64,41 @@ struct OutputSlice {
   Mark mark;
 };
 
+// Where one token's embedding row comes from (`tokenizer: {tokens: {<token>: {source, force}}}`).
+struct TokenSourceSetting {
+  enum class Kind {
+    Auto,        // no `source`: the rules every other token follows
+    Model,       // a model reference: that model's row for the same token
+    ModelToken,  // {kind: model_token, model, token | token_id}: a given row of a given model
+    Zero,        // {kind: zero}
+  };
+  Kind kind = Kind::Auto;
+  std::optional<ModelRef> model;     // Model, ModelToken
+  std::optional<std::string> token;  // ModelToken by token string
+  std::optional<int64_t> token_id;   // ModelToken by row
+  Mark mark;
+};
+
+struct TokenSetting {
+  std::string token;  // the token's string, as in tokenizer.json
+  TokenSourceSetting source;
+  bool force = false;  // also replaces the row in inputs that have the token
+  Mark mark;           // the token's key in the recipe
+};
+
+// `tokenizer_source: X` or the `tokenizer:` block: how the output vocabulary is built (COMPAT.md,
+// "Tokenizer and vocabulary").
+struct TokenizerSetting {
+  enum class Source { Base, Union, Model };
+  Source source = Source::Union;
+  std::optional<ModelRef> model;  // Source::Model
+  // In recipe order: tokens missing from the vocabulary are added in this order.
+  std::vector<TokenSetting> tokens;
+  int64_t pad_to_multiple_of = 0;  // 0: no padding
+  bool from_block = false;         // written as the `tokenizer:` block (else `tokenizer_source:`)
+  Mark mark;
+};
+
 struct MergeConfig {
   std::string file_label;   // the recipe's path, for messages
   std::string source_text;  // the recipe verbatim (written as mergekit_config.yml)
@@ -80,9 +115,9 @@ struct MergeConfig {
   ParamSettings parameters;
   std::optional<DType> dtype;
   std::optional<DType> out_dtype;
-  std::optional<std::string> tokenizer_source;
-  bool has_tokenizer_section = false;
+  std::optional<TokenizerSetting> tokenizer;  // either form; absent: the vocabulary is not touched
   std::optional<std::string> chat_template;
+  Mark chat_template_mark;
 
   // Keys the schema does not know: MergeKit ignores them and real recipes carry them.
   std::vector<std::pair<std::string, Mark>> unknown_keys;
@@ -91,9 +126,11 @@ struct MergeConfig {
   std::string where(const Mark& mark) const;
 };
 
-// Parses a recipe. Throws Error(InvalidConfig) naming file:line:column for YAML syntax errors and schema
-// violations (wrong types, both or neither of models/slices, a layer_range that is not [start, end) with
-// 0 <= start <= end, tokenizer_source together with tokenizer, an unknown dtype, ...).
+// Parses a recipe. Throws Error(InvalidConfig) naming file:line:column for YAML syntax errors and
+// schema violations (wrong types, both or neither of models/slices, a layer_range that is not
+// [start, end) with 0 <= start <= end, tokenizer_source together with tokenizer, an unknown dtype,
+// a token source that is not one of the documented forms, the same token twice in
+// `tokenizer.tokens`, ...).
 MergeConfig parse_recipe(const std::string& text, const std::string& file_label);
 MergeConfig load_recipe(const std::string& path);
 

@@ -1,6 +1,9 @@
 // YAML -> MergeConfig. Only the schema is checked here; everything that needs the models is the planner's.
 #include <yaml-cpp/yaml.h>
 
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -31,6 +34,11 @@ class RecipeParser {
     fail(ErrorCode::InvalidConfig, "{}: {}", config_.where(mark_of(node)), message);
   }
 
+  // Valid MergeKit input this version cannot handle yet (exit status 6, not a recipe error).
+  [[noreturn]] void unsupported(const YAML::Node& node, const std::string& message) {
+    fail(ErrorCode::Unsupported, "{}: {}", config_.where(mark_of(node)), message);
+  }
+
   void expect_map(const YAML::Node& node, std::string_view what) {
     if (!node.IsMap()) error(node, fmt::format("{} must be a mapping", what));
   }
@@ -58,7 +66,7 @@ class RecipeParser {
     if (node.IsMap()) {
       if (!node["model"]) error(node, "a model reference mapping needs a `model` key");
       if (node["lora"] && !node["lora"].IsNull())
-        error(node["lora"], "LoRA inputs (`lora:`) are not supported yet; merge the adapter first");
+        unsupported(node["lora"], "LoRA inputs (`lora:`) are not supported yet; merge the adapter first");
       YAML::Node model = node["model"];
       if (model.IsMap()) {
         if (!model["path"]) error(model, "a model path mapping needs a `path` key");
@@ -71,7 +79,7 @@ class RecipeParser {
     }
     ref.text = text;
     if (text.find('+') != std::string::npos)
-      error(node, fmt::format("`{}`: LoRA inputs (`model+lora`) are not supported yet; merge the "
+      unsupported(node, fmt::format("`{}`: LoRA inputs (`model+lora`) are not supported yet; merge the "
                               "adapter first",
                               text));
     std::string path = text;
@@ -244,10 +252,112 @@ class RecipeParser {
     bool has_section = root["tokenizer"] && !root["tokenizer"].IsNull();
     if (has_source && has_section)
       error(root["tokenizer"], "use either `tokenizer_source` or `tokenizer`, not both");
-    if (has_source) config_.tokenizer_source = scalar(root["tokenizer_source"], "tokenizer_source");
-    config_.has_tokenizer_section = has_section;
-    if (root["chat_template"] && !root["chat_template"].IsNull())
+    if (has_source) {
+      TokenizerSetting t;
+      t.mark = mark_of(root["tokenizer_source"]);
+      tokenizer_source(root["tokenizer_source"], t);
+      config_.tokenizer = std::move(t);
+    }
+    if (has_section) config_.tokenizer = tokenizer_block(root["tokenizer"]);
+    if (root["chat_template"] && !root["chat_template"].IsNull()) {
       config_.chat_template = scalar(root["chat_template"], "chat_template");
+      config_.chat_template_mark = mark_of(root["chat_template"]);
+    }
+  }
+
+  // `base`, `union` or a model reference.
+  void tokenizer_source(const YAML::Node& node, TokenizerSetting& t) {
+    if (node.IsScalar() && (node.Scalar() == "base" || node.Scalar() == "union")) {
+      t.source = node.Scalar() == "base" ? TokenizerSetting::Source::Base
+                                         : TokenizerSetting::Source::Union;
+      return;
+    }
+    if (!node.IsScalar() && !node.IsMap())
+      error(node, "a tokenizer source must be `base`, `union` or a model");
+    t.source = TokenizerSetting::Source::Model;
+    t.model = model_ref(node);
+  }
+
+  TokenizerSetting tokenizer_block(const YAML::Node& node) {
+    expect_map(node, "tokenizer");
+    note_unknown(node, {"source", "tokens", "pad_to_multiple_of"}, "tokenizer key ");
+    TokenizerSetting t;
+    t.from_block = true;
+    t.mark = mark_of(node);
+    if (node["source"] && !node["source"].IsNull()) tokenizer_source(node["source"], t);
+    if (YAML::Node pad = node["pad_to_multiple_of"]; pad && !pad.IsNull()) {
+      t.pad_to_multiple_of = integer(pad, "pad_to_multiple_of");
+      if (t.pad_to_multiple_of < 0 || t.pad_to_multiple_of > (int64_t(1) << 20))
+        error(pad, fmt::format("pad_to_multiple_of must be between 0 (no padding) and {}, got {}",
+                               int64_t(1) << 20, t.pad_to_multiple_of));
+    }
+    if (YAML::Node tokens = node["tokens"]; tokens && !tokens.IsNull()) {
+      expect_map(tokens, "tokenizer.tokens");
+      std::map<std::string, Mark> seen;
+      for (const auto& kv : tokens) {
+        TokenSetting ts;
+        ts.token = scalar(kv.first, "a token");
+        ts.mark = mark_of(kv.first);
+        if (ts.token.empty()) error(kv.first, "a token in tokenizer.tokens must not be empty");
+        if (auto [at, fresh] = seen.emplace(ts.token, ts.mark); !fresh)
+          error(kv.first,
+                fmt::format("token `{}` is configured twice (first at {}); give each token one "
+                            "entry",
+                            ts.token, config_.where(at->second)));
+        token_setting(kv.second, ts);
+        t.tokens.push_back(std::move(ts));
+      }
+    }
+    return t;
+  }
+
+  void token_setting(const YAML::Node& node, TokenSetting& ts) {
+    if (node.IsNull()) return;
+    expect_map(node, fmt::format("the setting of token `{}`", ts.token));
+    note_unknown(node, {"source", "force"}, "token setting key ");
+    if (YAML::Node force = node["force"]; force && !force.IsNull()) {
+      bool value = false;
+      if (!force.IsScalar() || !YAML::convert<bool>::decode(force, value))
+        error(force, fmt::format("`force` of token `{}` must be true or false", ts.token));
+      ts.force = value;
+    }
+    YAML::Node source = node["source"];
+    if (!source || source.IsNull()) return;
+    TokenSourceSetting& src = ts.source;
+    src.mark = mark_of(source);
+    if (!source.IsMap() || !source["kind"]) {  // a model reference, plain or as {model: ...}
+      src.kind = TokenSourceSetting::Kind::Model;
+      src.model = model_ref(source);
+      return;
+    }
+    std::string kind = scalar(source["kind"], "kind");
+    if (kind == "zero") {
+      note_unknown(source, {"kind"}, "token source key ");
+      src.kind = TokenSourceSetting::Kind::Zero;
+      return;
+    }
+    if (kind != "model_token")
+      error(source["kind"],
+            fmt::format("unknown token source kind `{}` (expected model_token or zero)", kind));
+    note_unknown(source, {"kind", "model", "token", "token_id"}, "token source key ");
+    src.kind = TokenSourceSetting::Kind::ModelToken;
+    if (!source["model"] || source["model"].IsNull())
+      error(source, fmt::format("the model_token source of token `{}` needs a `model`", ts.token));
+    src.model = model_ref(source["model"]);
+    bool by_token = source["token"] && !source["token"].IsNull();
+    bool by_id = source["token_id"] && !source["token_id"].IsNull();
+    if (by_token == by_id)
+      error(source,
+            fmt::format("the model_token source of token `{}` needs exactly one of `token` and "
+                        "`token_id`",
+                        ts.token));
+    if (by_token) src.token = scalar(source["token"], "token");
+    if (by_id) {
+      src.token_id = integer(source["token_id"], "token_id");
+      if (*src.token_id < 0)
+        error(source["token_id"],
+              fmt::format("token_id must not be negative, got {}", *src.token_id));
+    }
   }
 
  private:
@@ -272,10 +382,18 @@ MergeConfig parse_recipe(const std::string& text, const std::string& file_label)
 }
 
 MergeConfig load_recipe(const std::string& path) {
+  // A directory opens as a stream that reads nothing: it would pass for an empty recipe.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    fail(ErrorCode::InvalidConfig, "{}: is a directory, not a recipe file", path);
+  errno = 0;
   std::ifstream in(path, std::ios::binary);
-  if (!in) fail(ErrorCode::InvalidConfig, "{}: cannot read the recipe file", path);
+  if (!in)
+    fail(ErrorCode::InvalidConfig, "{}: cannot read the recipe file: {}", path,
+         errno ? std::strerror(errno) : "cannot open");
   std::stringstream buffer;
   buffer << in.rdbuf();
+  if (in.bad()) fail(ErrorCode::InvalidConfig, "{}: cannot read the recipe file", path);
   return parse_recipe(buffer.str(), path);
 }
 

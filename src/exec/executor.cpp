@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "exec/vocabulary_alignment.hpp"
 
 namespace mf {
 
@@ -45,7 +46,7 @@ template <class T>
 std::unique_ptr<T[]> load_input(const MergePlan& plan, const MergeJob& job, const JobInput& in,
                                 const ExecOptions& options) {
   TensorLocation loc = *plan.models[in.model].source->find(in.tensor);
-  size_t n = job.numel();
+  size_t n = loc.entry->numel();  // the job's size, except before a vocabulary is re-indexed
   std::unique_ptr<T[]> buf(new T[n]);
   convert_to(loc.entry->dtype, loc.bytes().data(), buf.get(), n);
   size_t non_finite = 0;
@@ -65,10 +66,15 @@ std::vector<uint8_t> run_float_job(const MergePlan& plan, const MergeJob& job, c
   size_t n = job.numel();
   std::vector<std::unique_ptr<T[]>> owned;
   std::vector<T*> inputs;
-  for (const auto& in : job.inputs) {
-    owned.push_back(load_input<T>(plan, job, in, options));
-    inputs.push_back(owned.back().get());
+  for (const auto& in : job.inputs) owned.push_back(load_input<T>(plan, job, in, options));
+  if (job.vocabulary) {
+    std::vector<int64_t> rows;
+    for (const auto& in : job.inputs)
+      rows.push_back(plan.models[in.model].source->find(in.tensor)->entry->shape[0]);
+    int64_t width = job.shape.empty() || job.shape[0] == 0 ? 0 : int64_t(n) / job.shape[0];
+    owned = align_vocabulary<T>(*job.vocabulary, owned, rows, width, job.round_inputs_to);
   }
+  for (const auto& o : owned) inputs.push_back(o.get());
   std::vector<uint8_t> out_bytes(job.output_bytes());
   if (job.kind == JobKind::Pass) {
     convert_from(inputs.front(), job.out_dtype, out_bytes.data(), n);

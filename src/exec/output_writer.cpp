@@ -88,7 +88,10 @@ std::string plan_fingerprint(const MergePlan& plan, const OutputOptions& options
   for (const auto& m : plan.models) {
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(m.source->dir(), ec)) {
-      if (entry.path().extension() != ".safetensors" && entry.path().filename() != "config.json") continue;
+      auto name = entry.path().filename();
+      if (entry.path().extension() != ".safetensors" && name != "config.json" &&
+          name != "tokenizer.json" && name != "tokenizer_config.json")
+        continue;
       auto mtime = fs::last_write_time(entry.path(), ec).time_since_epoch().count();
       text += fmt::format("{} {} {}\n", entry.path().string(), entry.file_size(ec), mtime);
     }
@@ -156,7 +159,18 @@ OutputWriter::OutputWriter(const MergePlan& plan, std::string out_dir, OutputOpt
   } else if (options_.resume) {
     fmt::print(stderr, "note: no partial merge to resume at {}; starting a fresh merge\n", temp_dir_);
   }
-  create_fresh(fingerprint);
+  try {
+    create_fresh(fingerprint);
+  } catch (...) {
+    // The destructor does not run for a constructor that throws: remove the half-made directory here (a
+    // disk too small for the shards fails in posix_fallocate, and must not leave gigabytes behind).
+    for (auto& sh : shards_)
+      if (sh.fd >= 0) ::close(sh.fd), sh.fd = -1;
+    if (journal_fd_ >= 0) ::close(journal_fd_), journal_fd_ = -1;
+    std::error_code ec;
+    fs::remove_all(temp_dir_, ec);
+    throw;
+  }
 }
 
 std::string OutputWriter::shard_path(const Shard& s) const { return (fs::path(temp_dir_) / s.file_name).string(); }
@@ -256,8 +270,9 @@ void OutputWriter::write_tensor(size_t job, std::span<const uint8_t> bytes) {
   // Recorded only after the data is written: a journal entry always describes bytes on disk. One write(2)
   // of one short line on an O_APPEND descriptor, so concurrent workers never interleave.
   std::string line = fmt::format("{} {:016x}\n", job, checksum64(bytes));
-  if (::write(journal_fd_, line.data(), line.size()) != ssize_t(line.size()))
-    io_fail("writing the journal of", temp_dir_, errno);
+  ssize_t w = ::write(journal_fd_, line.data(), line.size());
+  if (w != ssize_t(line.size()))  // a short write sets no errno: the disk filled up mid-line
+    io_fail("writing the journal", (fs::path(temp_dir_) / kJournalFile).string(), w < 0 ? errno : ENOSPC);
 }
 
 void OutputWriter::write_metadata_files() {
@@ -276,7 +291,20 @@ void OutputWriter::write_metadata_files() {
   const fs::path donor(plan_.models[plan_.donor].source->dir());
   bool has_tokenizer = fs::exists(donor / "tokenizer_config.json") &&
                        (fs::exists(donor / "tokenizer.json") || fs::exists(donor / "tokenizer.model"));
-  if (options_.copy_tokenizer && has_tokenizer) {
+  if (plan_.tokenizer) {
+    // Written fresh (a tokenizer section, or a chat_template): no other tokenizer or generation
+    // files.
+    const OutputTokenizer& tok = *plan_.tokenizer;
+    if (!tok.only_when_copying || options_.copy_tokenizer) {
+      for (const auto& [name, content] : tok.files) write_text_file(dir / name, content);
+      for (const auto& name : tok.copy_files) {
+        std::error_code ec;
+        fs::copy_file(fs::path(tok.copy_dir) / name, dir / name,
+                      fs::copy_options::overwrite_existing, ec);
+        if (ec) fail(ErrorCode::Io, "{}: copying {} failed: {}", temp_dir_, name, ec.message());
+      }
+    }
+  } else if (options_.copy_tokenizer && has_tokenizer) {
     for (const char* name :
          {"tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer.model",
           "added_tokens.json", "merges.txt", "vocab.json", "vocab.txt", "chat_template.jinja",

@@ -41,8 +41,13 @@ std::string describe_plan(const MergePlan& plan, bool verbose) {
   out += fmt::format("recipe:  {}\nmethod:  {}{}\n", plan.config.file_label, info.name,
                      info.paper_url.empty() ? "" : fmt::format(" ({})", info.paper_url));
   out += "models:\n";
-  for (size_t i = 0; i < plan.models.size(); ++i)
-    out += fmt::format("  [{}] {}{}\n", i, plan.models[i].ref.text, i == plan.donor ? "  (config donor)" : "");
+  for (size_t i = 0; i < plan.models.size(); ++i) {
+    std::string lacks;
+    if (plan.vocabulary)
+      lacks = fmt::format("  (lacks {} of the output's tokens)", plan.vocabulary->lacking[i]);
+    out += fmt::format("  [{}] {}{}{}\n", i, plan.models[i].ref.text,
+                       i == plan.donor ? "  (config donor)" : "", lacks);
+  }
   std::map<std::string, int> kinds;
   std::map<std::string, int> dtypes;
   for (const auto& job : plan.jobs) {
@@ -59,6 +64,11 @@ std::string describe_plan(const MergePlan& plan, bool verbose) {
   for (const char* key : {"num_hidden_layers", "n_layer", "num_layers"})
     if (plan.output_config.contains(key))
       out += fmt::format("layers:  {} ({})\n", plan.output_config[key].dump(), key);
+  if (const auto& v = plan.vocabulary) {
+    bool named = v->source == "base" || v->source == "union";
+    out += fmt::format("vocab:   {} tokens ({}{}), {} rows in the embeddings and output head\n",
+                       v->tokens, named ? "" : "from ", v->source, v->rows);
+  }
   for (const auto& w : plan.warnings) out += fmt::format("warning: {}\n", w);
   if (verbose) {
     out += "tensors:\n";
@@ -67,7 +77,7 @@ std::string describe_plan(const MergePlan& plan, bool verbose) {
                          fmt::join(job.shape, ", "));
       for (size_t i = 0; i < job.inputs.size(); ++i) {
         const auto& in = job.inputs[i];
-        out += fmt::format(" [{}]{}{}", in.model, in.tensor == job.output_name ? "" : ":" + in.tensor,
+        out += fmt::format(" [{}]{}{}", in.model, in.tensor == job.output_name ? std::string() : fmt::format(":{}", in.tensor),
                            int(i) == job.base ? "(base)" : "");
         if (!in.params.values().empty()) out += "{" + params_str(in.params) + "}";
       }

@@ -28,6 +28,37 @@ struct JobInput {
   Params params;       // per-model parameters
 };
 
+// How the rows of a vocabulary-indexed tensor (embeddings, output head, vocabulary-sized biases:
+// dimension 0 indexes tokens) are re-indexed to the output vocabulary before the merge (COMPAT.md,
+// "Tokenizer and vocabulary"). Decided by the planner; the executor applies it to the loaded inputs
+// (exec/vocabulary_alignment.hpp).
+struct RowFill {
+  enum class Kind {
+    Input,    // row `source_row` of input `input` (the only input that has the token, the base, a
+              // token source)
+    Mean,     // the mean of the rows of the inputs that have the token
+    Zero,     // zeros: no input has the token, or the recipe says so
+    Padding,  // past the last token (pad_to_multiple_of), or an id no token has: the mean of the
+              // token rows
+  };
+  int64_t row = 0;  // output row
+  Kind kind = Kind::Mean;
+  int input = -1;           // Kind::Input: index into the job's inputs
+  int64_t source_row = -1;  // Kind::Input: the row of that input's tensor
+  bool force = false;       // replaces the row even in inputs that have the token
+};
+
+struct VocabularyAlignment {
+  int64_t rows = 0;  // output rows; the other dimensions are the inputs'
+  // Per job input: output row -> the input's row (-1: the input lacks the token; rows past the
+  // map's end are lacking too). nullptr: row r is the input's row r (--unsafe-truncate-embeddings).
+  // Maps are shared by every vocabulary-indexed tensor of one model.
+  std::vector<std::shared_ptr<const std::vector<int64_t>>> row_maps;
+  // Sorted by row: every row some input lacks, forced rows, padding rows.
+  std::vector<RowFill> fills;
+  uint64_t input_elements = 0;  // elements of the inputs as stored (before re-indexing)
+};
+
 enum class JobKind {
   Merge,  // run the method's kernel
   Pass,   // one input passes through unchanged (converted to the output dtype)
@@ -45,6 +76,7 @@ struct MergeJob {
   bool compute_double = false;             // compute in double (float64 recipes)
   std::optional<DType> round_inputs_to;    // inputs rounded to the recipe's half dtype on load
   uint64_t seed_key = 0;                   // random methods: the counter-based generator's key
+  std::optional<VocabularyAlignment> vocabulary;  // re-index dimension 0 of every input first
 
   uint64_t numel() const;
   uint64_t output_bytes() const { return numel() * dtype_size(out_dtype); }
@@ -56,6 +88,28 @@ struct PlanOptions {
   bool strict = false;        // unknown keys and undeclared parameters are errors, not warnings
   uint64_t random_seed = 0;   // --random-seed; 0 when unset
   bool allow_crimes = false;  // mix architectures
+  // Without a tokenizer section, cut vocabulary-indexed tensors to the smallest vocabulary instead
+  // of refusing different vocabulary sizes.
+  bool unsafe_truncate_embeddings = false;
+};
+
+// The output vocabulary, with a tokenizer section (for `mergeforge plan` and the model card).
+struct VocabularySummary {
+  std::string source;  // "base", "union" or the source model
+  int64_t tokens = 0;  // tokens in the output tokenizer
+  int64_t rows = 0;    // rows of the vocabulary-indexed tensors (tokens, padded)
+  std::vector<int64_t> lacking;  // per plan model: output tokens it does not have
+};
+
+// Tokenizer files the output gets instead of the donor's copied ones: a tokenizer written fresh
+// (tokenizer section, or a chat_template) as file name -> content, plus files copied verbatim from
+// `copy_dir`.
+struct OutputTokenizer {
+  std::vector<std::pair<std::string, std::string>> files;
+  std::string copy_dir;
+  std::vector<std::string> copy_files;  // tokenizer.model where present
+  // A chat_template without a tokenizer section: written only when tokenizer files are copied.
+  bool only_when_copying = false;
 };
 
 struct MergePlan {
@@ -65,6 +119,8 @@ struct MergePlan {
   size_t donor = 0;  // the model whose config.json and tokenizer the output takes
   std::vector<MergeJob> jobs;
   nlohmann::json output_config;  // config.json of the output
+  std::optional<VocabularySummary> vocabulary;
+  std::optional<OutputTokenizer> tokenizer;  // absent: copy the donor's tokenizer files
   std::vector<std::string> warnings;
 
   uint64_t input_bytes() const;   // tensor bytes read

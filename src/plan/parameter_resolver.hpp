@@ -32,7 +32,8 @@ std::optional<double> resolve_parameter(const ParamSpec& spec, const SettingLeve
                                         const MergeConfig& config);
 
 // Parses one scalar as the parameter's type (exposed for tests): "1e-3" is a float, "true" / "yes" / "1" a
-// bool, "3" or "3.0" an int. nullopt when it does not parse.
+// bool, "3" or "3.0" an int (within the 32-bit range). nullopt when it does not parse, or is not finite
+// ("nan", "inf", "1e999").
 std::optional<double> parse_param_scalar(std::string_view text, ParamType type);
 
 }  // namespace mf

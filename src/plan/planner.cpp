@@ -10,6 +10,7 @@
 #include "plan/merge_plan.hpp"
 #include "plan/model_layout.hpp"
 #include "plan/parameter_resolver.hpp"
+#include "plan/vocabulary_planner.hpp"
 
 namespace mf {
 
@@ -22,7 +23,9 @@ uint64_t MergeJob::numel() const {
 uint64_t MergeJob::working_bytes() const {
   uint64_t per = compute_double ? 8 : 4;
   if (kind == JobKind::Copy) return output_bytes();
-  return numel() * per * (inputs.size() + 1) + output_bytes();
+  // Re-indexing a vocabulary holds the inputs as stored beside their re-indexed copies.
+  uint64_t stored = vocabulary ? vocabulary->input_elements * per : 0;
+  return numel() * per * (inputs.size() + 1) + stored + output_bytes();
 }
 
 uint64_t MergePlan::input_bytes() const {
@@ -76,7 +79,7 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 class Planner {
  public:
   Planner(MergePlan& plan, const MethodRegistry& registry, const PlanOptions& options)
-      : plan_(plan), config_(plan.config), options_(options) {
+      : plan_(plan), config_(plan.config), options_(options), vocabulary_(plan, layouts_, options) {
     plan_.method = registry.find(config_.merge_method);
     if (!plan_.method) {
       std::vector<std::string> names;
@@ -92,6 +95,7 @@ class Planner {
     normalise();
     choose_donor();
     for (size_t i = 0; i < slices_.size(); ++i) validate_slice(slices_[i], i);
+    vocabulary_.prepare();
     plan_non_layer(layouts_[slices_.front().sources.front().model].pre_weights, slices_.front(),
                    /*pre=*/true);
     int64_t out_layer = 0;
@@ -105,6 +109,7 @@ class Planner {
                    /*pre=*/false);
     if (plan_.jobs.empty()) fail(ErrorCode::InvalidConfig, "{}: the recipe selects no tensors", config_.file_label);
     build_output_config(out_layer);
+    vocabulary_.finish(plan_.output_config);
   }
 
  private:
@@ -335,7 +340,7 @@ class Planner {
       }
     }
 
-    check_shapes_and_dtypes(job);
+    check_shapes_and_dtypes(job, slice);
     if (job.kind == JobKind::Merge && !is_float(first_entry(job).dtype)) job.kind = JobKind::Copy;
     if (job.kind == JobKind::Pass) job.base = -1;
     resolve_params(job, slice, present_sources, t);
@@ -347,27 +352,46 @@ class Planner {
     return *plan_.models[job.inputs.front().model].source->find(job.inputs.front().tensor)->entry;
   }
 
-  void check_shapes_and_dtypes(MergeJob& job) {
+  void check_shapes_and_dtypes(MergeJob& job, const NormalSlice& slice) {
     const TensorEntry& first = first_entry(job);
     job.shape = first.shape;
     DType promoted = first.dtype;
     bool float_inputs = is_float(first.dtype);
+    // Vocabulary-indexed inputs (COMPAT.md, "Shapes") may differ in their rows when the
+    // vocabularies are aligned; their other dimensions must agree.
+    bool vocab = std::all_of(job.inputs.begin(), job.inputs.end(), [&](const JobInput& in) {
+      return vocabulary_.is_vocabulary_tensor(in.model, in.tensor);
+    });
+    bool realign = vocab && vocabulary_.aligns();
+    auto same_shape = [&](const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+      if (!realign) return a == b;
+      return a.size() == b.size() && std::equal(a.begin() + 1, a.end(), b.begin() + 1);
+    };
     for (const auto& in : job.inputs) {
       const TensorEntry& e = *plan_.models[in.model].source->find(in.tensor)->entry;
-      if (e.shape != first.shape) {
-        bool vocab = is_embedding_name(job.output_name) || is_lm_head_name(job.output_name);
-        fail(ErrorCode::ShapeMismatch, "tensor `{}`: `{}` has shape {} but `{}` has {}{}", job.output_name,
-             plan_.models[job.inputs.front().model].ref.text, shape_str(first.shape),
-             plan_.models[in.model].ref.text, shape_str(e.shape),
-             vocab ? "; the vocabularies differ: add `tokenizer_source: base` (or union) to the recipe, "
-                     "or pass --unsafe-truncate-embeddings"
-                   : "");
+      if (!same_shape(e.shape, first.shape)) {
+        bool rows_only = vocab && e.shape.size() == first.shape.size() &&
+                         std::equal(e.shape.begin() + 1, e.shape.end(), first.shape.begin() + 1);
+        fail(ErrorCode::ShapeMismatch, "tensor `{}`: `{}` has shape {} but `{}` has {}{}",
+             job.output_name, plan_.models[job.inputs.front().model].ref.text,
+             shape_str(first.shape), plan_.models[in.model].ref.text, shape_str(e.shape),
+             rows_only ? "; the vocabularies differ: add `tokenizer_source: base` (or `union`) to "
+                         "the recipe to re-index them by token, or pass "
+                         "--unsafe-truncate-embeddings to cut them to the smallest"
+                       : "");
       }
       if (is_float(e.dtype) != float_inputs || (!float_inputs && e.dtype != first.dtype))
         fail(ErrorCode::InvalidFile, "tensor `{}`: `{}` stores {} but `{}` stores {}", job.output_name,
              plan_.models[job.inputs.front().model].ref.text, dtype_name(first.dtype),
              plan_.models[in.model].ref.text, dtype_name(e.dtype));
       if (float_inputs) promoted = promote(promoted, e.dtype);
+    }
+    if (realign) {
+      if (!float_inputs)
+        fail(ErrorCode::InvalidFile,
+             "tensor `{}`: a vocabulary-indexed tensor stored as {} cannot be re-indexed",
+             job.output_name, dtype_name(first.dtype));
+      vocabulary_.align(job, slice.base);
     }
     if (!float_inputs) {
       job.out_dtype = first.dtype;
@@ -479,6 +503,7 @@ class Planner {
   std::vector<std::string> keys_;      // canonical paths, parallel to plan_.models
   std::vector<ModelLayout> layouts_;   // parallel to plan_.models
   std::vector<NormalSlice> slices_;
+  VocabularyPlanner vocabulary_;  // after layouts_: it keeps a reference to them
 };
 
 }  // namespace

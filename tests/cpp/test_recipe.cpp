@@ -102,7 +102,8 @@ TEST(Recipe, SchemaErrors) {
             ErrorCode::InvalidConfig);
   EXPECT_EQ(code_of("merge_method: linear\nmodels: [a]\ntokenizer_source: base\ntokenizer: {source: union}\n"),
             ErrorCode::InvalidConfig);
-  EXPECT_EQ(code_of("merge_method: linear\nmodels: [a+lora]\n"), ErrorCode::InvalidConfig);
+  EXPECT_EQ(code_of("merge_method: linear\nmodels: [a+lora]\n"), ErrorCode::Unsupported);
+  EXPECT_EQ(code_of("merge_method: linear\nmodels: [{model: {model: a, lora: b}}]\n"), ErrorCode::Unsupported);
   EXPECT_EQ(code_of("merge_method: linear\nmodules: {text: {models: [a]}}\n"), ErrorCode::Unsupported);
 }
 

@@ -14,7 +14,8 @@ A case file holds:
     compare: mergekit | stats | error
     ...                # see test_e2e.py for the keys each mode reads
 
-Placeholders: ${models} (the generated model set), ${repo} (the repository root).
+Placeholders: ${models} (the generated model set), ${tok_models} (the models with differing
+tokenizers, tokenizer_models.py), ${repo} (the repository root).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 KNOWN_EXPECT_KEYS = {
     "compare", "policy", "mergekit_overrides", "config", "config_ignore", "tensors_present",
     "tensors_absent", "files_present", "files_absent", "sharded", "logits", "logits_atol",
-    "stats", "seeds", "error", "ignore_tensors", "mergekit_lenient_config",
+    "stats", "seeds", "error", "ignore_tensors", "mergekit_lenient_config", "tokenizer",
 }
 
 

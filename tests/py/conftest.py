@@ -21,6 +21,7 @@ if str(HERE) not in sys.path:
 
 import compare  # noqa: E402
 import models  # noqa: E402
+import tokenizer_models  # noqa: E402
 from cases import REPO  # noqa: E402
 
 
@@ -51,8 +52,13 @@ def models_root(cache_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def variables(models_root) -> dict[str, str]:
-    return {"models": str(models_root), "repo": str(REPO)}
+def tok_models_root(cache_dir) -> Path:
+    return tokenizer_models.ensure(cache_dir)
+
+
+@pytest.fixture(scope="session")
+def variables(models_root, tok_models_root) -> dict[str, str]:
+    return {"models": str(models_root), "tok_models": str(tok_models_root), "repo": str(REPO)}
 
 
 def mergeforge_path() -> Path:

@@ -20,6 +20,14 @@ mergekit (default)
     sharded: true|false           whether our output must have an index
     logits: compare|load|none     (default compare; load = ours must load and be finite)
     logits_atol: float
+    tokenizer: {order, chat_template, texts}
+                                  the output tokenizer is written fresh (a tokenizer section or a
+                                  chat_template): compared as transformers loads it instead of byte
+                                  for byte (vocab_compare.py). order: id (default; the same token ids
+                                  as MergeKit) or token (union: MergeKit's rows are put in our token
+                                  order first). chat_template: text (default), render or
+                                  render_ignore_whitespace (built-in templates). texts: more texts
+                                  to encode with both tokenizers
 
 stats
   Random methods at density < 1. `stats: {base, model, density, weight, rescale}` describes
@@ -49,6 +57,7 @@ import yaml
 import compare
 import mergekit_runner
 import random_stats
+import vocab_compare
 from cases import REPO, Case, load_cases
 from conftest import require_binary
 from logits import logits_of, logits_tolerance
@@ -259,6 +268,13 @@ def compare_case(case: Case, recipe_text: str, recipe_path: Path, mergeforge_bin
     if forced:
         policy.kind = forced
     failures: list[str] = []
+    tok_spec = case.expect_value("tokenizer", variables)
+    if tok_spec is not None:
+        theirs, failures = fresh_tokenizer_checks(ours, theirs, tok_spec, tmp_path / "mergekit-in-our-order")
+    if tok_spec is not None and policy.kind == "ref":
+        pytest.fail("case design: a tokenizer case needs the close or ulp policy (float32, or linear/slerp in "
+                    "half precision): the ref policy reads the inputs' tensors, whose vocabularies differ",
+                    pytrace=False)
     ref = None
     if policy.kind == "ref":
         for m in compare.recipe_models(recipe):
@@ -281,13 +297,28 @@ def compare_case(case: Case, recipe_text: str, recipe_path: Path, mergeforge_bin
 
     failures += compare.compare_configs(ours, theirs, expected_config_dtype(recipe),
                                         ignore=case.expect_value("config_ignore", variables, []) or [])
-    failures += compare.compare_side_files(ours, theirs, recipe_text, donor_dir(recipe),
-                                           model_card=case.options.get("write_model_card", True))
+    if tok_spec is not None:
+        failures += vocab_compare.compare_side_files(ours, theirs, recipe_text,
+                                                     model_card=case.options.get("write_model_card", True))
+    else:
+        failures += compare.compare_side_files(ours, theirs, recipe_text, donor_dir(recipe),
+                                               model_card=case.options.get("write_model_card", True))
     check_expectations(case, ours, variables, failures)
     cmp.logits_dev = compare_logits(case.expect, policy.kind, ours, theirs, failures,
                                     config_fallback=lenient)
     compare.SUMMARY.add(case.name, cmp)
     finish(failures, f"{case.name}: {case.description}")
+
+
+def fresh_tokenizer_checks(ours: Path, theirs: Path, spec: dict, copy_to: Path) -> tuple[Path, list[str]]:
+    """Compares the output tokenizers; returns MergeKit's output in our token order (a permuted copy
+    for `order: token`) for the weight, config and logits comparisons, and the problems found."""
+    failures = [f"tokenizer: {p}" for p in vocab_compare.compare_tokenizers(ours, theirs, spec)]
+    if spec.get("order", "id") == "id":
+        return theirs, failures + vocab_compare.same_ids(ours, theirs)
+    perm, problems = vocab_compare.token_permutation(ours, theirs)
+    failures += problems
+    return (vocab_compare.permuted_copy(theirs, perm, copy_to) if perm else theirs), failures
 
 
 def stats_case(case: Case, recipe_text: str, recipe_path: Path, mergeforge_bin: Path,
