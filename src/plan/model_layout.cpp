@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "plan/config_path.hpp"
 
 namespace mf {
 
@@ -35,19 +36,6 @@ std::optional<LayerName> split_layer_name(const std::string& name) {
   return std::nullopt;
 }
 
-const nlohmann::json* find_path(const nlohmann::json& j, const std::string& dotted) {
-  const nlohmann::json* cur = &j;
-  size_t start = 0;
-  while (true) {
-    size_t dot = dotted.find('.', start);
-    std::string key = dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (!cur->is_object() || !cur->contains(key)) return nullptr;
-    cur = &(*cur)[key];
-    if (dot == std::string::npos) return cur;
-    start = dot + 1;
-  }
-}
-
 constexpr const char* kLayerKeys[] = {"num_hidden_layers", "n_layer", "num_layers", "n_layers"};
 
 }  // namespace
@@ -72,9 +60,9 @@ ModelLayout infer_layout(const ModelSource& model) {
   ModelLayout layout;
   // The layer count from config.json, top level first, then a nested text config.
   std::optional<int64_t> config_layers;
-  for (std::string scope : {"", "text_config.", "language_config.", "llm_config."}) {
+  for (std::string scope : kConfigScopes) {
     for (const char* key : kLayerKeys) {
-      const nlohmann::json* v = find_path(model.config(), scope + key);
+      const nlohmann::json* v = find_config_value(model.config(), scope + key);
       if (v && v->is_number_integer()) {
         config_layers = v->get<int64_t>();
         layout.num_layers_key = scope + key;

@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "plan/config_path.hpp"
 #include "plan/merge_plan.hpp"
 #include "plan/model_layout.hpp"
 #include "plan/parameter_resolver.hpp"
@@ -450,24 +451,10 @@ class Planner {
       cfg["dtype"] = std::string(dtype_torch_name(*t));
     const ModelLayout& donor_layout = layouts_[plan_.donor];
     if (config_.uses_slices && !donor_layout.num_layers_key.empty()) {
-      set_path(cfg, donor_layout.num_layers_key, out_layers);
+      set_config_value(cfg, donor_layout.num_layers_key, out_layers);
       rebuild_per_layer_lists(cfg, donor_layout, out_layers);
     }
     plan_.output_config = std::move(cfg);
-  }
-
-  static void set_path(nlohmann::json& j, const std::string& dotted, const nlohmann::json& value) {
-    nlohmann::json* cur = &j;
-    size_t start = 0;
-    while (true) {
-      size_t dot = dotted.find('.', start);
-      if (dot == std::string::npos) {
-        (*cur)[dotted.substr(start)] = value;
-        return;
-      }
-      cur = &(*cur)[dotted.substr(start, dot - start)];
-      start = dot + 1;
-    }
   }
 
   // Config fields with one entry per layer (layer_types, ...) follow their layers into the output.

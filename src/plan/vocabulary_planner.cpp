@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "core/error.hpp"
+#include "plan/config_path.hpp"
 #include "tokenizer/chat_template.hpp"
 
 namespace fs = std::filesystem;
@@ -13,44 +14,14 @@ namespace mf {
 
 namespace {
 
-constexpr const char* kScopes[] = {"", "text_config.", "language_config.", "llm_config."};
-
-const nlohmann::json* find_path(const nlohmann::json& j, const std::string& dotted) {
-  const nlohmann::json* cur = &j;
-  size_t start = 0;
-  while (true) {
-    size_t dot = dotted.find('.', start);
-    std::string key =
-        dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (!cur->is_object() || !cur->contains(key)) return nullptr;
-    cur = &(*cur)[key];
-    if (dot == std::string::npos) return cur;
-    start = dot + 1;
-  }
-}
-
 // The config key holding the vocabulary size: top level first, then a nested text config.
 std::optional<std::string> vocab_size_key(const nlohmann::json& config) {
-  for (const char* scope : kScopes) {
+  for (const char* scope : kConfigScopes) {
     std::string key = std::string(scope) + "vocab_size";
-    const nlohmann::json* v = find_path(config, key);
+    const nlohmann::json* v = find_config_value(config, key);
     if (v && v->is_number_integer()) return key;
   }
   return std::nullopt;
-}
-
-void set_path(nlohmann::json& j, const std::string& dotted, const nlohmann::json& value) {
-  nlohmann::json* cur = &j;
-  size_t start = 0;
-  while (true) {
-    size_t dot = dotted.find('.', start);
-    if (dot == std::string::npos) {
-      (*cur)[dotted.substr(start)] = value;
-      return;
-    }
-    cur = &(*cur)[dotted.substr(start, dot - start)];
-    start = dot + 1;
-  }
 }
 
 std::string canonical(const std::string& path) { return fs::weakly_canonical(path).string(); }
@@ -82,7 +53,7 @@ int64_t VocabularyPlanner::vocabulary_rows(size_t model) const {
 int64_t VocabularyPlanner::vocabulary_limit(size_t model) const {
   const nlohmann::json& cfg = plan_.models[model].source->config();
   if (auto key = vocab_size_key(cfg)) {
-    int64_t v = find_path(cfg, *key)->get<int64_t>();
+    int64_t v = find_config_value(cfg, *key)->get<int64_t>();
     if (v > 0) return v;
   }
   int64_t rows = vocabulary_rows(model);
@@ -433,7 +404,7 @@ void VocabularyPlanner::plan_output_tokenizer() {
 void VocabularyPlanner::finish(nlohmann::json& output_config) {
   if (vocabulary_) {
     std::string key = vocab_size_key(output_config).value_or("vocab_size");
-    set_path(output_config, key, vocabulary_->rows);
+    set_config_value(output_config, key, vocabulary_->rows);
     VocabularySummary s;
     const TokenizerSetting& setting = *config_.tokenizer;
     s.source = setting.source == TokenizerSetting::Source::Base    ? "base"
@@ -447,7 +418,7 @@ void VocabularyPlanner::finish(nlohmann::json& output_config) {
   if (truncated_rows_) {
     // As MergeKit, config.json is not repaired; say so when it no longer matches the tensors.
     auto key = vocab_size_key(output_config);
-    int64_t written = key ? find_path(output_config, *key)->get<int64_t>() : -1;
+    int64_t written = key ? find_config_value(output_config, *key)->get<int64_t>() : -1;
     if (written != *truncated_rows_)
       plan_.warnings.push_back(fmt::format(
           "config.json keeps the donor's {} {} while the vocabulary tensors are cut to {} rows "
