@@ -11,11 +11,12 @@ A case file holds:
     out_shard_size: 100k
     threads: 2         # mergeforge -j
   expect:
-    compare: mergekit | stats | error
+    compare: mergekit | stats | fusion_stats | error
     ...                # see test_e2e.py for the keys each mode reads
 
 Placeholders: ${models} (the generated model set), ${tok_models} (the models with differing
-tokenizers, tokenizer_models.py), ${repo} (the repository root).
+tokenizers, tokenizer_models.py), ${extra_models} (extra_models.py: a Granite family with a tensor some
+fine-tunes lack, a Llama with a 1.1M-element embedding), ${repo} (the repository root).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ KNOWN_EXPECT_KEYS = {
     "compare", "policy", "mergekit_overrides", "config", "config_ignore", "tensors_present",
     "tensors_absent", "files_present", "files_absent", "sharded", "logits", "logits_atol",
     "stats", "seeds", "error", "ignore_tensors", "mergekit_lenient_config", "tokenizer",
+    "fusion", "warnings", "tensors_equal",
 }
 
 

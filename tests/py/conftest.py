@@ -20,6 +20,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import compare  # noqa: E402
+import extra_models  # noqa: E402
 import models  # noqa: E402
 import tokenizer_models  # noqa: E402
 from cases import REPO  # noqa: E402
@@ -57,8 +58,14 @@ def tok_models_root(cache_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def variables(models_root, tok_models_root) -> dict[str, str]:
-    return {"models": str(models_root), "tok_models": str(tok_models_root), "repo": str(REPO)}
+def extra_models_root(cache_dir) -> Path:
+    return extra_models.ensure(cache_dir)
+
+
+@pytest.fixture(scope="session")
+def variables(models_root, tok_models_root, extra_models_root) -> dict[str, str]:
+    return {"models": str(models_root), "tok_models": str(tok_models_root),
+            "extra_models": str(extra_models_root), "repo": str(REPO)}
 
 
 def mergeforge_path() -> Path:

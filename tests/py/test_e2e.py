@@ -13,6 +13,8 @@ mergekit (default)
     config: {key: value}          values our config.json must hold (dotted keys for nesting)
     config_ignore: [key]          config keys not compared with MergeKit's (documented QUIRKs)
     tensors_present / tensors_absent: [name]
+    tensors_equal: {name: model}  our tensor equals that input's, bit for bit (passed through)
+    warnings: [text]              our merge's output (stdout + stderr) says each text
     files_present / files_absent: [file]
     ignore_tensors: [name]        tensors not compared with MergeKit (documented QUIRKs)
     mergekit_lenient_config: true MergeKit's output config is saved without transformers'
@@ -30,10 +32,23 @@ mergekit (default)
                                   to encode with both tokenizers
 
 stats
-  Random methods at density < 1. `stats: {base, model, density, weight, rescale}` describes
-  the single fine-tune merged into its base. Runs ours twice with the first seed (-j 1 and
-  -j 2: identical bytes), once with the second seed (must differ), checks random_stats on
-  ours and, as a check of the harness, on MergeKit's output with the first seed.
+  Random methods at density < 1. `stats: {base, model, density, weight, rescale, epsilon}`
+  describes the single fine-tune merged into its base (epsilon: della's, for the per-rank
+  check); or `stats: {base, models: [{model, weight, density}], normalize, epsilon}` two
+  fine-tunes merged with sign consensus and `rescale: false` (random_stats.consensus_problems).
+  Runs ours twice with the first seed (-j 1 and -j 2: identical bytes), once with the second
+  seed (must differ), checks random_stats on ours and, as a check of the harness, on
+  MergeKit's output with the first seed.
+
+fusion_stats
+  arcee_fusion on tensors above 1e6 elements, whose quantiles come from a random sample.
+  `fusion: {base, model}`. Runs ours as stats does (-j 1 / -j 2 identical, another seed
+  differs on every sampled tensor and on no other); tensors up to 1e6 elements are compared
+  with MergeKit (close policy); on the sampled ones, for ours and for MergeKit: every element
+  is the base or the fine-tune, the kept set is a threshold on the importance, and the fraction
+  taken from the fine-tune is within `sigmas` (default 5) standard deviations of the fraction
+  with the exact quantiles (the standard deviation measured by redrawing the sample;
+  fusion_stats.py), and ours within that distance of MergeKit's.
 
 A case whose merge_method `mergeforge methods` does not list is reported as xfail.
 
@@ -55,6 +70,7 @@ import torch
 import yaml
 
 import compare
+import fusion_stats
 import mergekit_runner
 import random_stats
 import vocab_compare
@@ -97,9 +113,14 @@ def run_mergeforge(binary: Path, recipe: Path, out: Path, options: dict,
     return subprocess.run(cmd, cwd=str(cwd), capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
 
 
+# stdout + stderr of each successful merge_ours run, by output directory
+OUR_OUTPUT: dict[str, str] = {}
+
+
 def merge_ours(binary: Path, recipe: Path, out: Path, options: dict, threads: int | None = None,
                cwd: Path = REPO) -> Path:
     proc = run_mergeforge(binary, recipe, out, options, threads, cwd)
+    OUR_OUTPUT[str(out)] = proc.stdout + proc.stderr
     if proc.returncode != 0:
         pytest.fail(
             f"mergeforge exited with {proc.returncode}\ncommand: {' '.join(proc.args)}\n"
@@ -203,6 +224,19 @@ def check_expectations(case: Case, ours: Path, variables: dict, failures: list[s
         for p in ours.glob("model-*.safetensors"):
             if not re.fullmatch(r"model-\d{5}-of-\d{5}\.safetensors", p.name):
                 failures.append(f"ours: shard name {p.name} is not model-NNNNN-of-NNNNN.safetensors")
+    text = OUR_OUTPUT.get(str(ours), "")
+    for w in ex("warnings", []) or []:
+        if str(w).lower() not in text.lower():
+            failures.append(f"our output does not say {w!r}:\n{text[-2000:]}")
+    for n, model in (ex("tensors_equal", {}) or {}).items():
+        if n not in names:
+            continue  # reported by tensors_present when listed there
+        mine = compare.load_tensors(ours, [n])[n]
+        theirs = compare.load_tensors(Path(model), [n]).get(n)
+        if theirs is None:
+            failures.append(f"tensors_equal: {model} has no tensor {n}")
+        elif mine.shape != theirs.shape or not torch.equal(mine, theirs.to(mine.dtype)):
+            failures.append(f"ours: {n} is not {model}'s tensor passed through")
     cfg = json.loads((ours / "config.json").read_text())
     for k, v in (ex("config", {}) or {}).items():
         got = dotted_get(cfg, k)
@@ -340,14 +374,24 @@ def stats_case(case: Case, recipe_text: str, recipe_path: Path, mergeforge_bin: 
     if unchanged:
         failures.append(f"seeds {s1} and {s2} give identical tensors: {unchanged[:5]} "
                         f"({len(unchanged)} of {len(big)} tensors with >= 256 elements)")
-    kw = dict(density=float(st["density"]), weight=float(st.get("weight", 1.0)),
-              rescale=bool(st.get("rescale", True)), sigmas=float(st.get("sigmas", 4.0)))
-    base, model = Path(st["base"]), Path(st["model"])
+    base = Path(st["base"])
+    epsilon = float(st["epsilon"]) if st.get("epsilon") is not None else None
+    sigmas = float(st.get("sigmas", 4.0))
+    if st.get("models"):
+        def check(out):
+            return random_stats.consensus_problems(out, base, st["models"], bool(st["normalize"]),
+                                                   epsilon=epsilon, sigmas=sigmas)
+    else:
+        def check(out):
+            return random_stats.sparsified_delta_problems(
+                out, base, Path(st["model"]), density=float(st["density"]),
+                weight=float(st.get("weight", 1.0)), rescale=bool(st.get("rescale", True)),
+                sigmas=sigmas, epsilon=epsilon)
     for label, out in (("ours (seed 1)", a), ("ours (seed 2)", c)):
-        probs, summary = random_stats.sparsified_delta_problems(out, base, model, **kw)
+        probs, summary = check(out)
         failures += [f"{label}: {p}" for p in probs]
     theirs = mergekit_runner.run_mergekit(recipe_text, opts1, cache_dir)
-    probs, summary_t = random_stats.sparsified_delta_problems(theirs, base, model, **kw)
+    probs, summary_t = check(theirs)
     if probs:
         failures.append("harness check: MergeKit's own output fails these statistics too, the case "
                         "is wrong: " + "; ".join(probs[:5]))
@@ -366,6 +410,78 @@ def stats_case(case: Case, recipe_text: str, recipe_path: Path, mergeforge_bin: 
             failures.append(f"{n}: saved dtype {dt_o[n]} (ours) vs {dt_t[n]} (MergeKit)")
     check_expectations(case, a, variables, failures)
     compare_logits({"logits": "load"}, "close", a, None, failures)
+    finish(failures, f"{case.name}: {case.description}")
+
+
+def fusion_stats_case(case: Case, recipe_text: str, recipe_path: Path, mergeforge_bin: Path,
+                      variables: dict, cache_dir: Path, tmp_path: Path) -> None:
+    spec = case.expect_value("fusion", variables) or {}
+    seeds = case.expect.get("seeds") or [1234, 4321]
+    s1, s2 = int(seeds[0]), int(seeds[1])
+    sigmas = float(spec.get("sigmas", 5.0))
+    failures: list[str] = []
+    opts1 = {**case.options, "random_seed": s1}
+    a = merge_ours(mergeforge_bin, recipe_path, tmp_path / "ours_seed1_j1", opts1, threads=1)
+    b = merge_ours(mergeforge_bin, recipe_path, tmp_path / "ours_seed1_j2", opts1, threads=2)
+    c = merge_ours(mergeforge_bin, recipe_path, tmp_path / "ours_seed2", {**case.options, "random_seed": s2})
+    differ = compare.identical_bytes(a, b)
+    if differ:
+        failures.append(f"same seed, -j 1 vs -j 2: {len(differ)} tensors differ, e.g. {differ[:5]}")
+    ta = compare.load_tensors(a)
+    large = sorted(n for n, t in ta.items() if t.numel() > fusion_stats.SAMPLE_SIZE)
+    if not large:
+        pytest.fail(f"case design: no tensor above {fusion_stats.SAMPLE_SIZE} elements", pytrace=False)
+    changed = set(compare.identical_bytes(a, c))
+    same = [n for n in large if n not in changed]
+    if same:
+        failures.append(f"seeds {s1} and {s2} give identical sampled tensors: {same}")
+    small_changed = sorted(changed - set(large))
+    if small_changed:
+        failures.append(f"seeds {s1} and {s2} change tensors of at most {fusion_stats.SAMPLE_SIZE} elements "
+                        f"(exact quantiles, no randomness expected): {small_changed[:5]}")
+
+    theirs = mergekit_runner.run_mergekit(recipe_text, opts1, cache_dir)
+    recipe = yaml.safe_load(recipe_text)
+    policy = compare.choose_policy(recipe)
+    if case.expect.get("policy"):
+        policy.kind = case.expect["policy"]
+    ref_dir = (mergekit_runner.run_mergekit_reference(recipe_text, opts1, cache_dir)
+               if policy.kind == "ref" else None)
+    cmp = compare.compare_weights(a, theirs, policy, ref_dir=ref_dir, base_dir=base_dir(recipe), ignore=large)
+    if not cmp.ok:
+        failures.append("tensors up to the sample size differ from MergeKit's:\n" + cmp.report())
+    names_o, names_t = set(compare.weight_files(a)), set(compare.weight_files(theirs))
+    if not set(large) <= names_t:
+        failures.append(f"MergeKit's output lacks {sorted(set(large) - names_t)}")
+
+    base_t = compare.load_tensors(Path(spec["base"]), large)
+    model_t = compare.load_tensors(Path(spec["model"]), large)
+    tc = compare.load_tensors(c, large)
+    tt = compare.load_tensors(theirs, [n for n in large if n in names_t])
+    for n in large:
+        if compare.saved_dtypes(a)[n] != compare.saved_dtypes(theirs).get(n, compare.saved_dtypes(a)[n]):
+            failures.append(f"{n}: saved dtype differs from MergeKit's")
+        ref = fusion_stats.Reference(base_t[n], model_t[n])
+        fractions = {}
+        for label, t in ((f"ours (seed {s1})", ta[n]), (f"ours (seed {s2})", tc[n])):
+            probs, fractions[label] = fusion_stats.taken_problems(
+                n, t, base_t[n], model_t[n], ref, sigmas, threshold_rtol=float(spec.get("threshold_rtol", 1e-5)))
+            failures += [f"{label}: {p}" for p in probs]
+        if n in tt:
+            probs, f_mk = fusion_stats.taken_problems(n, tt[n], base_t[n], model_t[n], ref, sigmas)
+            if probs:
+                failures.append("harness check: MergeKit's own output fails these statistics, the case is "
+                                "wrong: " + "; ".join(probs))
+            f_ours = fractions[f"ours (seed {s1})"]
+            if abs(f_ours - f_mk) > fusion_stats.sigma_bound(ref, sigmas):
+                failures.append(f"{n}: fraction taken from the fine-tune {f_ours:.6f} (ours) vs {f_mk:.6f} "
+                                f"(MergeKit, same seed number): more than {sigmas} sigma * sqrt(2) = "
+                                f"{fusion_stats.sigma_bound(ref, sigmas):.2e} apart")
+    failures += compare.compare_configs(a, theirs, expected_config_dtype(recipe),
+                                        ignore=case.expect_value("config_ignore", variables, []) or [])
+    failures += compare.compare_side_files(a, theirs, recipe_text, donor_dir(recipe))
+    check_expectations(case, a, variables, failures)
+    compare.SUMMARY.add(case.name, cmp)
     finish(failures, f"{case.name}: {case.description}")
 
 
@@ -415,6 +531,8 @@ def test_case(case: Case, mergeforge_bin, variables, cache_dir, tmp_path):
         error_case(case, recipe_text, recipe_path, mergeforge_bin, variables, tmp_path)
     elif mode == "stats":
         stats_case(case, recipe_text, recipe_path, mergeforge_bin, variables, cache_dir, tmp_path)
+    elif mode == "fusion_stats":
+        fusion_stats_case(case, recipe_text, recipe_path, mergeforge_bin, variables, cache_dir, tmp_path)
     elif mode == "mergekit":
         compare_case(case, recipe_text, recipe_path, mergeforge_bin, variables, cache_dir, tmp_path)
     else:
