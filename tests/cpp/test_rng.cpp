@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <set>
+#include <span>
 #include <vector>
 
 #include "core/rng.hpp"
@@ -66,6 +67,42 @@ TEST(FillUniform01, AgreesWithSingleDrawsForAnyOffsetAndLength) {
       for (size_t j = 0; j < length; ++j)
         ASSERT_EQ(block[j], uniform01(key, start + j)) << start << "+" << j;
     }
+  }
+}
+
+// The block fill runs groups of 16 Philox blocks (64 values) side by side. Those groups must agree
+// with single draws too: after a leading partial block, before a trailing one, and where the block
+// counter's low word wraps into the high word (index 2^34: block 2^32).
+TEST(FillUniform01, LongFillsAgreeWithSingleDrawsIncludingTheCounterCarry) {
+  const uint64_t key = tensor_key(3, "model.embed_tokens.weight");
+  const uint64_t carry = uint64_t(1) << 34;
+  const uint64_t starts[] = {0,           1,         2,         3,
+                             4,           61,        1000003,   carry - 64,
+                             carry - 131, carry - 2, carry + 5, ~uint64_t(0) - 4096};
+  for (uint64_t start : starts) {
+    for (size_t length : {63u, 64u, 65u, 130u, 1000u}) {
+      std::vector<float> block(length);
+      fill_uniform01(key, start, block);
+      for (size_t j = 0; j < length; ++j)
+        ASSERT_EQ(block[j], uniform01(key, start + j)) << start << "+" << j;
+    }
+  }
+}
+
+// What "independent of chunking" means for a merge: a range filled in chunks of any sizes is the
+// range filled at once.
+TEST(FillUniform01, ChunkedFillsEqualOneFill) {
+  const uint64_t key = tensor_key(11, "model.layers.0.mlp.up_proj.weight");
+  const uint64_t first = 12345;
+  std::vector<float> whole(20000);
+  fill_uniform01(key, first, whole);
+  for (size_t chunk : {1u, 3u, 4u, 63u, 64u, 100u, 1024u, 4097u}) {
+    std::vector<float> pieces(whole.size());
+    for (size_t at = 0; at < pieces.size(); at += chunk) {
+      const size_t count = std::min(chunk, pieces.size() - at);
+      fill_uniform01(key, first + at, std::span<float>(pieces.data() + at, count));
+    }
+    ASSERT_EQ(pieces, whole) << "chunk " << chunk;
   }
 }
 

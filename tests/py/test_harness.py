@@ -309,3 +309,201 @@ def test_mergekit_layer_types_quirk(variables, cache_dir):
     assert len(cfg["layer_types"]) == 2
     assert (out / "README.md").exists()
     assert "model.layers.2.self_attn.q_proj.bias" in compare.weight_files(out)
+
+
+# --------------------------------------------------------------------------- random-method checks
+
+
+def _write_out(directory: Path, tensors: dict) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(directory / "model.safetensors"),
+              metadata={"format": "pt"})
+    return directory
+
+
+def test_della_rank_buckets_flag_uniform_masks(variables, cache_dir):
+    """A uniform keep probability (dare) at della's mean density passes the plain kept-fraction
+    check but fails the per-rank one; della's own output (MergeKit's) passes both."""
+    case = load_case(CASES_DIR / "della_linear_stats.yaml")
+    text = case.recipe(variables)
+    st = case.expect_value("stats", variables)
+    base, model = Path(st["base"]), Path(st["model"])
+    della = mergekit_runner.run_mergekit(text, {"random_seed": 5}, cache_dir)
+    probs, summary = random_stats.sparsified_delta_problems(della, base, model, density=0.6, epsilon=0.1)
+    assert probs == [], probs
+    # the bottom bucket keeps ~0.52, the top ~0.68
+    assert summary["bucket_kept"][0] < 0.55 < 0.65 < summary["bucket_kept"][-1]
+    dare = mergekit_runner.run_mergekit(text.replace("della_linear", "dare_linear"), {"random_seed": 5}, cache_dir)
+    probs, _ = random_stats.sparsified_delta_problems(dare, base, model, density=0.6)
+    assert probs == [], probs
+    probs, _ = random_stats.sparsified_delta_problems(dare, base, model, density=0.6, epsilon=0.1)
+    assert any("rank bucket 1/5" in p for p in probs), probs
+    assert any("all tensors: rank bucket 5/5" in p for p in probs), probs
+
+
+def test_della_probabilities_match_the_formula():
+    d = torch.tensor([[0.3, -0.1, 0.2, -0.5], [1.0, 2.0, -3.0, 0.5]], dtype=torch.float64)
+    p = random_stats.della_probabilities(d, 0.5, 0.3).view(2, 4)
+    step = 2 * 0.3 / 3
+    assert torch.allclose(p[0], torch.tensor([0.2 + 2 * step, 0.2, 0.2 + step, 0.8], dtype=torch.float64))
+    assert torch.allclose(p[1], torch.tensor([0.2 + step, 0.2 + 2 * step, 0.8, 0.2], dtype=torch.float64))
+    # a 1-D tensor is one row; rows of one element use the density (COMPAT.md QUIRK)
+    assert torch.allclose(random_stats.della_probabilities(d[0], 0.5, 0.3), p[0])
+    assert torch.equal(random_stats.della_probabilities(torch.ones(5, 1), 0.4, 0.15),
+                       torch.full((5,), 0.4, dtype=torch.float64))
+
+
+def test_l1_rescale_is_checked_to_rounding(variables, cache_dir, tmp_path):
+    """A rescale off by 1e-5 relative (10x looser than before, far above float32 rounding of
+    the sums) is flagged; MergeKit's own output is not."""
+    case = load_case(CASES_DIR / "dare_linear_stats.yaml")
+    st = case.expect_value("stats", variables)
+    base, model = Path(st["base"]), Path(st["model"])
+    out = mergekit_runner.run_mergekit(case.recipe(variables), {"random_seed": 42}, cache_dir)
+    assert random_stats.sparsified_delta_problems(out, base, model, density=0.5)[0] == []
+    name = "model.layers.2.mlp.up_proj.weight"
+    b = compare.load_tensors(base, [name])[name]
+    bad = copy_out(out, tmp_path / "bad")
+
+    def off(t):
+        t[name] = (b.double() + (t[name].double() - b.double()) * (1 + 1e-5)).float()
+
+    rewrite(bad, off)
+    probs, _ = random_stats.sparsified_delta_problems(bad, base, model, density=0.5)
+    assert [p for p in probs if "L1" in p and name in p], probs
+
+
+def _consensus_outputs(variables, tmp_path, normalize: bool, p_keep):
+    """Synthetic two-model merges of llama ft1 / ft2 (weights 0.3 / 0.9) with the right sign
+    election and three wrong ones. p_keep(d, density) gives keep probabilities."""
+    root = Path(variables["models"]) / "llama"
+    base = compare.load_tensors(root / "base")
+    xs = [compare.load_tensors(root / m) for m in ("ft1", "ft2")]
+    w, dens = [0.3, 0.9], [0.5, 0.6]
+    g = torch.Generator().manual_seed(3)
+    rules = {"right": {}, "no_election": {}, "unweighted_vote": {}, "loser_kept": {}}
+    for name, bt in base.items():
+        if any(name not in x for x in xs):
+            continue
+        b = bt.double()
+        d = [x[name].double() - b for x in xs]
+        m = [torch.bernoulli(p_keep(d[i], dens[i]).view_as(b), generator=g) for i in range(2)]
+        c = [w[i] * d[i] * m[i] for i in range(2)]
+        for rule in rules:
+            if rule == "unweighted_vote":
+                vote = d[0] * m[0] + d[1] * m[1]
+            else:
+                vote = c[0] + c[1]
+            sign = torch.where(vote >= 0, 1.0, -1.0).double()
+            if rule == "loser_kept":
+                sign = -sign
+            counts = [(torch.sign(ci) == sign) | torch.tensor(rule == "no_election") for ci in c]
+            counts = [k & (ci != 0) for k, ci in zip(counts, c)]
+            mixed = sum(torch.where(k, ci, 0.0) for k, ci in zip(counts, c))
+            if normalize:
+                div = sum(torch.where(k, wi, 0.0) for k, wi in zip(counts, w))
+                mixed = mixed / torch.where(div == 0, 1.0, div)
+            rules[rule][name] = (b + mixed).float()
+    models = [{"model": str(root / "ft1"), "weight": w[0], "density": dens[0]},
+              {"model": str(root / "ft2"), "weight": w[1], "density": dens[1]}]
+    return root / "base", models, {r: _write_out(tmp_path / r, t) for r, t in rules.items()}
+
+
+def test_consensus_check_flags_wrong_elections(variables, tmp_path):
+    base, models, outs = _consensus_outputs(variables, tmp_path, False, lambda d, p: torch.full_like(d, p))
+    probs, summary = random_stats.consensus_problems(outs["right"], base, models, normalize=False)
+    assert probs == [], probs
+    assert summary["unmatched"] == 0 and min(summary["observed"]) > 10000
+    # the plain sum of two kept deltas of opposite sign matches none of the four results
+    probs, summary = random_stats.consensus_problems(outs["no_election"], base, models, normalize=False)
+    assert summary["unmatched"] > 1000 and any("match none" in p for p in probs)
+    # a vote on unweighted deltas elects the other sign where |d1| > |d2| but 0.3 |d1| < 0.9 |d2|
+    probs, _ = random_stats.consensus_problems(outs["unweighted_vote"], base, models, normalize=False)
+    assert probs
+    # keeping the loser: every value is still one of the four, but the winner's kept fraction drops
+    probs, summary = random_stats.consensus_problems(outs["loser_kept"], base, models, normalize=False)
+    assert summary["unmatched"] == 0
+    assert any("all tensors" in p for p in probs), probs
+
+
+def test_consensus_check_della_normalized_per_rank(variables, tmp_path):
+    def della_p(d, density):
+        return random_stats.della_probabilities(d, density, 0.2).view_as(d)
+
+    base, models, outs = _consensus_outputs(variables, tmp_path, True, della_p)
+    probs, _ = random_stats.consensus_problems(outs["right"], base, models, normalize=True, epsilon=0.2)
+    assert probs == [], probs
+    # the same masks judged with a narrower probability band fail the per-rank check
+    probs, _ = random_stats.consensus_problems(outs["right"], base, models, normalize=True, epsilon=0.05)
+    assert any("rank bucket" in p for p in probs), probs
+    # judged without the normalization, the values do not match
+    probs, summary = random_stats.consensus_problems(outs["right"], base, models, normalize=False, epsilon=0.2)
+    assert summary["unmatched"] > 1000
+
+
+def test_fusion_stats_flag_wrong_thresholds(variables, cache_dir, tmp_path):
+    """The arcee_fusion large-tensor checks: the exact rule passes, MergeKit's sampled output
+    passes, a wrong threshold, a non-threshold selection and a foreign value are flagged."""
+    import fusion_stats
+
+    case = load_case(CASES_DIR / "arcee_fusion_large_tensor_sampled.yaml")
+    spec = case.expect_value("fusion", variables)
+    name = "model.embed_tokens.weight"
+    b = compare.load_tensors(Path(spec["base"]), [name])[name]
+    x = compare.load_tensors(Path(spec["model"]), [name])[name]
+    assert b.numel() > fusion_stats.SAMPLE_SIZE
+    ref = fusion_stats.Reference(b, x)
+    assert 0 < ref.sd < 0.01 * ref.exact_fraction
+    theirs = mergekit_runner.run_mergekit(case.recipe(variables), {"random_seed": 1}, cache_dir)
+    t = compare.load_tensors(theirs, [name])[name]
+    probs, f_mk = fusion_stats.taken_problems(name, t, b, x, ref)
+    assert probs == [], probs
+
+    def fused(mask):
+        return torch.where(mask.view_as(b), b + (x - b), b)
+
+    exact = fused(ref.importance >= ref.exact_threshold)
+    probs, f = fusion_stats.taken_problems(name, exact, b, x, ref, threshold_rtol=1e-5)
+    assert probs == [] and f == ref.exact_fraction
+    assert abs(f - f_mk) <= fusion_stats.sigma_bound(ref)
+    # median + 1.4 IQR instead of 1.5: still a threshold, but the fraction is off
+    s = torch.sort(ref.importance).values
+    q = [float(s[int(p * (s.numel() - 1))]) for p in (0.25, 0.5, 0.75)]
+    wrong = fused(ref.importance >= q[1] + 1.4 * (q[2] - q[0]))
+    probs, _ = fusion_stats.taken_problems(name, wrong, b, x, ref, threshold_rtol=1e-5)
+    assert any("fraction taken" in p for p in probs), probs
+    # swap one kept element of high importance with a left one of low importance
+    imp = ref.importance
+    mask = imp >= ref.exact_threshold
+    hi = int(torch.argmax(torch.where(mask, imp, -1.0)))
+    lo = int(torch.argmin(torch.where(~mask & (x.flatten() != b.flatten()), imp, float("inf"))))
+    mask[hi], mask[lo] = False, True
+    probs, _ = fusion_stats.taken_problems(name, fused(mask), b, x, ref, threshold_rtol=1e-5)
+    assert any("not a threshold" in p for p in probs), probs
+    odd = exact.clone()
+    odd.view(-1)[5] += 1.0
+    probs, _ = fusion_stats.taken_problems(name, odd, b, x, ref)
+    assert any("neither the base nor the fine-tune" in p for p in probs), probs
+
+
+def test_extra_model_set(extra_models_root):
+    """The models the partial-input and large-tensor cases rely on."""
+    import extra_models
+
+    g = extra_models_root / "granite"
+    names = lambda m: set(compare.weight_files(g / m))  # noqa: E731
+    full = names("base")
+    assert extra_models.PARTIAL_TENSOR in full
+    for m in ("ft1", "ft2", "ft3"):
+        assert names(m) == full, m
+    for m in ("ft2", "ft3", "base"):
+        assert names(f"{m}-missing") == full - {extra_models.PARTIAL_TENSOR}, m
+        # the same values otherwise
+        assert compare.identical_bytes(g / m, g / f"{m}-missing") == [extra_models.PARTIAL_TENSOR]
+    cfg = json.loads((g / "ft2-missing" / "config.json").read_text())
+    assert cfg["attention_bias"] is True
+    big = compare.load_tensors(extra_models_root / "llama-big-embed" / "base")
+    assert big["model.embed_tokens.weight"].numel() > 1_000_000
+    assert sorted(n for n, t in big.items() if t.numel() > 1_000_000) == ["model.embed_tokens.weight"]
+    assert "lm_head.weight" not in big
+    assert compare.model_dtypes(extra_models_root / "llama-big-embed" / "ft1") == {"float32"}
