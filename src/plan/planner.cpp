@@ -95,10 +95,10 @@ class Planner {
     report_unknown_keys();
     normalise();
     choose_donor();
+    check_architectures();
     for (size_t i = 0; i < slices_.size(); ++i) validate_slice(slices_[i], i);
     vocabulary_.prepare();
-    plan_non_layer(layouts_[slices_.front().sources.front().model].pre_weights, slices_.front(),
-                   /*pre=*/true);
+    plan_non_layer(slices_.front(), /*pre=*/true);
     int64_t out_layer = 0;
     for (const auto& slice : slices_) {
       for (int64_t offset = 0; offset < slice.length; ++offset) {
@@ -106,8 +106,7 @@ class Planner {
         plan_layer(slice, offset, out_layer++, t);
       }
     }
-    plan_non_layer(layouts_[slices_.back().sources.front().model].post_weights, slices_.back(),
-                   /*pre=*/false);
+    plan_non_layer(slices_.back(), /*pre=*/false);
     if (plan_.jobs.empty()) fail(ErrorCode::InvalidConfig, "{}: the recipe selects no tensors", config_.file_label);
     build_output_config(out_layer);
     vocabulary_.finish(plan_.output_config);
@@ -212,6 +211,22 @@ class Planner {
                                      : slices_.front().sources.front().model;
   }
 
+  // Models of different architectures (config.json `architectures`) merge only with --allow-crimes.
+  void check_architectures() {
+    if (options_.allow_crimes) return;
+    auto arch = [](const nlohmann::json& cfg) {
+      return cfg.contains("architectures") ? cfg["architectures"].dump() : std::string("unknown");
+    };
+    const std::string donor_arch = arch(plan_.models[plan_.donor].source->config());
+    for (const auto& m : plan_.models) {
+      std::string a = arch(m.source->config());
+      if (a != donor_arch)
+        fail(ErrorCode::InvalidConfig,
+             "{}: `{}` is a {} but `{}` is a {}; mixing architectures needs --allow-crimes",
+             config_.where(m.ref.mark), m.ref.text, a, plan_.models[plan_.donor].ref.text, donor_arch);
+    }
+  }
+
   void validate_slice(const NormalSlice& slice, size_t index) {
     std::string where = config_.where(slice.mark);
     std::set<size_t> seen;
@@ -250,7 +265,7 @@ class Planner {
     return std::nullopt;
   }
 
-  void plan_non_layer(const std::vector<std::string>& donor_names, const NormalSlice& slice, bool pre) {
+  void plan_non_layer(const NormalSlice& slice, bool pre) {
     // The union of the sources' non-layer tensors of this kind, in first-seen order.
     std::vector<std::string> names;
     std::set<std::string> seen;
@@ -259,7 +274,6 @@ class Planner {
       for (const auto& n : list)
         if (seen.insert(n).second) names.push_back(n);
     }
-    (void)donor_names;
     for (const auto& name : names) {
       std::vector<std::string> per_source(slice.sources.size(), name);
       plan_tensor(name, per_source, slice, 0.0);

@@ -185,6 +185,21 @@ TEST_F(PlannerTest, UndeclaredParametersWarnOrFailWhenStrict) {
   EXPECT_THROW(plan(yaml, strict), Error);
 }
 
+TEST_F(PlannerTest, MixingArchitecturesNeedsAllowCrimes) {
+  auto config = nlohmann::json::parse(std::ifstream(dir_ / "b" / "config.json"));
+  config["architectures"] = {"MistralForCausalLM"};
+  std::ofstream(dir_ / "b" / "config.json") << config.dump();
+  std::string yaml = "merge_method: linear\nmodels:\n  - model: $D/a\n    parameters: {weight: 1}\n"
+                     "  - model: $D/b\n    parameters: {weight: 1}\n";
+  std::string msg;
+  EXPECT_EQ(error_of(yaml, &msg), ErrorCode::InvalidConfig);
+  EXPECT_NE(msg.find("--allow-crimes"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("r.yml:5:"), std::string::npos) << msg;
+  PlanOptions crimes;
+  crimes.allow_crimes = true;
+  EXPECT_NO_THROW(plan(yaml, crimes));
+}
+
 TEST_F(PlannerTest, DtypesFollowTheRecipe) {
   auto p = plan("merge_method: linear\ndtype: bfloat16\nout_dtype: float16\nmodels:\n  - model: $D/a\n"
                 "    parameters: {weight: 1}\n");
