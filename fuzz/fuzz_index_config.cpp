@@ -1,6 +1,6 @@
-// libFuzzer target: the JSON files of a model directory, config.json (mf::parse_model_config) and the shard
-// index (mf::parse_shard_index), over arbitrary text. Both are tried on every input. Whatever the index parser
-// accepts must name shard files that stay inside the model directory.
+// libFuzzer target: the JSON files of a model directory, config.json (mf::parse_model_config) and
+// the shard index (mf::parse_shard_index), over arbitrary text. Both are tried on every input.
+// Whatever the index parser accepts must name shard files that stay inside the model directory.
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>

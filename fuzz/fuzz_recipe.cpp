@@ -1,8 +1,8 @@
-// libFuzzer target: mf::parse_recipe over arbitrary text, then what the planner does with the parameters of a
-// recipe that parses: every setting is evaluated as each parameter type at several layer positions and tensor
-// names, every parameter of the named method is resolved through the precedence levels, and the method's
-// plan-time check() sees the resolved values. Errors must be recipe errors (or "unsupported"), never
-// crashes, internal errors or other exceptions.
+// libFuzzer target: mf::parse_recipe over arbitrary text, then what the planner does with the
+// parameters of a recipe that parses: every setting is evaluated as each parameter type at several
+// layer positions and tensor names, every parameter of the named method is resolved through the
+// precedence levels, and the method's plan-time check() sees the resolved values. Errors must be
+// recipe errors (or "unsupported"), never crashes, internal errors or other exceptions.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -44,13 +44,15 @@ void evaluate_all_ways(const mf::MergeConfig& config, const mf::ParamSettings& s
   }
 }
 
-// The planner's resolution for one tensor of a merge of two models (the second is the base when the method
-// has one), followed by the method's own range checks.
+// The planner's resolution for one tensor of a merge of two models (the second is the base when the
+// method has one), followed by the method's own range checks.
 void resolve_for_method(const mf::MergeConfig& config, const mf::MergeMethod& method) {
   const mf::MethodInfo& info = method.info();
   const mf::ParamSettings* model_levels[2] = {nullptr, nullptr};
-  for (size_t i = 0; i < config.models.size() && i < 2; ++i) model_levels[i] = &config.models[i].parameters;
-  const mf::ParamSettings* slice_level = config.slices.empty() ? nullptr : &config.slices.front().parameters;
+  for (size_t i = 0; i < config.models.size() && i < 2; ++i)
+    model_levels[i] = &config.models[i].parameters;
+  const mf::ParamSettings* slice_level =
+      config.slices.empty() ? nullptr : &config.slices.front().parameters;
   int base = info.base == mf::BaseRole::Input ? -1 : 1;
   for (const char* tensor : kTensors) {
     for (double t : kPositions) {
@@ -62,14 +64,20 @@ void resolve_for_method(const mf::MergeConfig& config, const mf::MergeMethod& me
           if (spec.scope == mf::ParamScope::Global) {
             mf::SettingLevels levels{{slice_level, &config.parameters}};
             auto v = mf::resolve_parameter(spec, levels, tensor, t, config);
-            if (v) global.set(spec.name, *v); else complete = false;
+            if (v)
+              global.set(spec.name, *v);
+            else
+              complete = false;
             continue;
           }
           for (int i = 0; i < 2; ++i) {
             if (spec.scope == mf::ParamScope::PerNonBase && i == base) continue;
             mf::SettingLevels levels{{model_levels[i], slice_level, &config.parameters}};
             auto v = mf::resolve_parameter(spec, levels, tensor, t, config);
-            if (v) per_input[size_t(i)].set(spec.name, *v); else complete = false;
+            if (v)
+              per_input[size_t(i)].set(spec.name, *v);
+            else
+              complete = false;
           }
         }
         if (complete) method.check(global, per_input, base);  // the planner stops at a missing one

@@ -1,7 +1,8 @@
-// libFuzzer target: mf::parse_safetensors over arbitrary bytes, as if they were a model file someone
-// published. Besides not crashing, whatever the parser accepts must be safe to use the way the engine uses
-// it: every tensor's byte range lies inside the file and converts to float without reading past it, and
-// laying the same tensors out again yields a header the parser accepts with identical entries.
+// libFuzzer target: mf::parse_safetensors over arbitrary bytes, as if they were a model file
+// someone published. Besides not crashing, whatever the parser accepts must be safe to use the way
+// the engine uses it: every tensor's byte range lies inside the file and converts to float without
+// reading past it, and laying the same tensors out again yields a header the parser accepts with
+// identical entries.
 #include <cstdint>
 #include <cstdlib>
 #include <map>

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test --fuzz
+scripts/check-format.sh
 scripts/build.sh
 (cd build && ctest --output-on-failure -j "$(nproc)")
 scripts/tsan.sh

@@ -22,7 +22,8 @@ inline std::vector<float> bf16_weights(size_t n, uint64_t seed, float std = 0.02
 }
 
 // bf16(base + N(0, (scale * 0.02)^2)), as floats.
-inline std::vector<float> bf16_fine_tune(const std::vector<float>& base, uint64_t seed, float scale) {
+inline std::vector<float> bf16_fine_tune(const std::vector<float>& base, uint64_t seed,
+                                         float scale) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, scale * 0.02f);
   std::vector<float> v(base.size());

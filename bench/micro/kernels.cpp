@@ -1,8 +1,8 @@
-// Merge kernels called directly on float buffers, as the executor calls them (src/methods/method.hpp):
-// linear and slerp, plus task_arithmetic and the TIES family for comparison, with the parameters of
-// bench/run.py's recipes. Bytes/s counts the float input bytes the kernel reads (inputs x n x 4).
-// Kernels may overwrite their inputs, so every iteration starts from fresh copies (copied with the
-// timer paused).
+// Merge kernels called directly on float buffers, as the executor calls them
+// (src/methods/method.hpp): linear and slerp, plus task_arithmetic and the TIES family for
+// comparison, with the parameters of bench/run.py's recipes. Bytes/s counts the float input bytes
+// the kernel reads (inputs x n x 4). Kernels may overwrite their inputs, so every iteration starts
+// from fresh copies (copied with the timer paused).
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -51,7 +51,8 @@ void run_kernel(benchmark::State& state, const KernelCase& c) {
   std::vector<std::vector<float>> pristine;
   const std::vector<float> base = mf::bench::bf16_weights(n, 10);
   for (size_t i = 0; i < count; ++i)
-    pristine.push_back(int(i) == c.base ? base : mf::bench::bf16_fine_tune(base, 20 + i, 0.01f + 0.005f * i));
+    pristine.push_back(
+        int(i) == c.base ? base : mf::bench::bf16_fine_tune(base, 20 + i, 0.01f + 0.005f * i));
 
   std::vector<mf::Params> per;
   for (size_t i = 0; i < count; ++i) {
@@ -78,7 +79,8 @@ void run_kernel(benchmark::State& state, const KernelCase& c) {
 
   for (auto _ : state) {
     state.PauseTiming();
-    for (size_t i = 0; i < count; ++i) std::copy(pristine[i].begin(), pristine[i].end(), scratch[i].begin());
+    for (size_t i = 0; i < count; ++i)
+      std::copy(pristine[i].begin(), pristine[i].end(), scratch[i].begin());
     state.ResumeTiming();
     m.merge(args);
     benchmark::DoNotOptimize(out.data());
@@ -95,23 +97,33 @@ const std::map<std::string, KernelCase>& cases() {
       {"task_arithmetic",
        {"task_arithmetic", 0, {{}, {{"weight", 0.5}}, {{"weight", 0.3}}, {{"weight", 0.3}}}, {}}},
       {"ties",
-       {"ties", 0,
-        {{}, {{"weight", 0.5}, {"density", 0.5}}, {{"weight", 0.3}, {"density", 0.5}},
+       {"ties",
+        0,
+        {{},
+         {{"weight", 0.5}, {"density", 0.5}},
+         {{"weight", 0.3}, {"density", 0.5}},
          {{"weight", 0.3}, {"density", 0.7}}},
         {}}},
       {"dare_ties",
-       {"dare_ties", 0,
-        {{}, {{"weight", 0.5}, {"density", 0.5}}, {{"weight", 0.3}, {"density", 0.5}},
+       {"dare_ties",
+        0,
+        {{},
+         {{"weight", 0.5}, {"density", 0.5}},
+         {{"weight", 0.3}, {"density", 0.5}},
          {{"weight", 0.3}, {"density", 0.7}}},
         {}}},
       {"della",
-       {"della", 0,
-        {{}, {{"weight", 0.5}, {"density", 0.5}, {"epsilon", 0.1}},
+       {"della",
+        0,
+        {{},
+         {{"weight", 0.5}, {"density", 0.5}, {"epsilon", 0.1}},
          {{"weight", 0.5}, {"density", 0.5}, {"epsilon", 0.1}}},
         {{"lambda", 1.0}}}},
       {"breadcrumbs",
-       {"breadcrumbs", 0,
-        {{}, {{"weight", 0.5}, {"density", 0.9}, {"gamma", 0.01}},
+       {"breadcrumbs",
+        0,
+        {{},
+         {{"weight", 0.5}, {"density", 0.9}, {"gamma", 0.01}},
          {{"weight", 0.3}, {"density", 0.9}, {"gamma", 0.01}},
          {{"weight", 0.3}, {"density", 0.9}, {"gamma", 0.01}}},
         {}}},

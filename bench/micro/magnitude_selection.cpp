@@ -1,6 +1,8 @@
 // Magnitude selection (src/methods/magnitude_selection.hpp) on bf16-quantised task vectors: the
 // O(n) top-k of ties, the rank range of breadcrumbs, and the per-row ranks of della. Bytes/s counts
 // the float bytes of the task vector (n x 4).
+#include "methods/magnitude_selection.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -9,7 +11,6 @@
 #include <vector>
 
 #include "bench_data.hpp"
-#include "methods/magnitude_selection.hpp"
 
 namespace {
 
@@ -96,10 +97,28 @@ void BM_ascending_magnitude_ranks_rows(benchmark::State& state) {
   set_counters(state, n);
 }
 
-BENCHMARK(BM_mark_top_magnitudes)->Arg(1 << 16)->Arg(1 << 22)->Arg(1 << 24)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_mark_top_magnitudes_continuous)->Arg(1 << 16)->Arg(1 << 22)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_keep_top_magnitudes)->Arg(1 << 16)->Arg(1 << 22)->Arg(1 << 24)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_keep_magnitude_rank_range)->Arg(1 << 16)->Arg(1 << 22)->Arg(1 << 24)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_ascending_magnitude_ranks_rows)->Arg(1 << 16)->Arg(1 << 22)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_mark_top_magnitudes)
+    ->Arg(1 << 16)
+    ->Arg(1 << 22)
+    ->Arg(1 << 24)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_mark_top_magnitudes_continuous)
+    ->Arg(1 << 16)
+    ->Arg(1 << 22)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_keep_top_magnitudes)
+    ->Arg(1 << 16)
+    ->Arg(1 << 22)
+    ->Arg(1 << 24)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_keep_magnitude_rank_range)
+    ->Arg(1 << 16)
+    ->Arg(1 << 22)
+    ->Arg(1 << 24)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ascending_magnitude_ranks_rows)
+    ->Arg(1 << 16)
+    ->Arg(1 << 22)
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace

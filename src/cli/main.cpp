@@ -52,11 +52,20 @@ uint64_t parse_memory(const std::string& text) {
   if (digits.size() > 1 && (digits.back() == 'B' || digits.back() == 'b')) digits.pop_back();
   if (digits.size() > 1 && (digits.back() == 'i')) digits.pop_back();
   switch (std::toupper(static_cast<unsigned char>(digits.back()))) {
-    case 'K': scale = 1ull << 10; break;
-    case 'M': scale = 1ull << 20; break;
-    case 'G': scale = 1ull << 30; break;
-    case 'T': scale = 1ull << 40; break;
-    default: break;
+    case 'K':
+      scale = 1ull << 10;
+      break;
+    case 'M':
+      scale = 1ull << 20;
+      break;
+    case 'G':
+      scale = 1ull << 30;
+      break;
+    case 'T':
+      scale = 1ull << 40;
+      break;
+    default:
+      break;
   }
   if (scale != 1) digits.pop_back();
   try {
@@ -69,27 +78,37 @@ uint64_t parse_memory(const std::string& text) {
 }
 
 void add_merge_options(CLI::App& cmd, MergeOptionsCli& o) {
-  cmd.add_option("--out-shard-size", o.out_shard_size, "Bytes of tensor data per output shard (k/m/b suffixes)");
-  cmd.add_option("--max-memory", o.max_memory, "Working-memory budget for tensors in flight (e.g. 1G)");
+  cmd.add_option("--out-shard-size", o.out_shard_size,
+                 "Bytes of tensor data per output shard (k/m/b suffixes)");
+  cmd.add_option("--max-memory", o.max_memory,
+                 "Working-memory budget for tensors in flight (e.g. 1G)");
   cmd.add_option("-j,--num-threads", o.threads, "Worker threads (default: all cores)");
   cmd.add_option("--random-seed", o.random_seed, "Seed for random methods (DARE, DELLA)");
   cmd.add_flag("--strict", o.strict, "Unknown recipe keys and undeclared parameters are errors");
   cmd.add_flag("--resume", o.resume, "Continue a merge that was interrupted (Ctrl-C, kill, crash)");
-  cmd.add_flag("--copy-tokenizer,!--no-copy-tokenizer", o.copy_tokenizer, "Copy the donor's tokenizer files");
-  cmd.add_flag("--write-model-card,!--no-write-model-card", o.write_model_card, "Write README.md and the recipe");
-  cmd.add_flag("--safe-serialization,!--no-safe-serialization", o.safe_serialization, "Write safetensors");
+  cmd.add_flag("--copy-tokenizer,!--no-copy-tokenizer", o.copy_tokenizer,
+               "Copy the donor's tokenizer files");
+  cmd.add_flag("--write-model-card,!--no-write-model-card", o.write_model_card,
+               "Write README.md and the recipe");
+  cmd.add_flag("--safe-serialization,!--no-safe-serialization", o.safe_serialization,
+               "Write safetensors");
   cmd.add_flag("--allow-crimes,!--no-allow-crimes", o.allow_crimes, "Allow mixing architectures");
-  cmd.add_flag("--unsafe-truncate-embeddings,!--no-unsafe-truncate-embeddings", o.unsafe_truncate_embeddings,
+  cmd.add_flag("--unsafe-truncate-embeddings,!--no-unsafe-truncate-embeddings",
+               o.unsafe_truncate_embeddings,
                "Cut vocabulary-indexed tensors to the smallest vocabulary");
   cmd.add_flag("-v,--verbose", o.verbose, "More output (repeatable)");
   cmd.add_flag("-q,--quiet,!--no-quiet", o.quiet, "No progress output");
   // Accepted for mergekit-yaml compatibility; they change nothing in this engine.
   cmd.add_option("--device", o.device, "Accepted for compatibility (CPU engine)");
   cmd.add_flag("--cuda,!--no-cuda", o.cuda, "Accepted for compatibility (CPU engine)");
-  cmd.add_flag("--lazy-unpickle,!--no-lazy-unpickle", o.lazy_unpickle, "Accepted for compatibility");
-  cmd.add_flag("--low-cpu-memory,!--no-low-cpu-memory", o.low_cpu_memory, "Accepted for compatibility");
-  cmd.add_flag("--trust-remote-code,!--no-trust-remote-code", o.trust_remote_code, "Accepted for compatibility");
-  cmd.add_flag("--clone-tensors,!--no-clone-tensors", o.clone_tensors, "Accepted for compatibility");
+  cmd.add_flag("--lazy-unpickle,!--no-lazy-unpickle", o.lazy_unpickle,
+               "Accepted for compatibility");
+  cmd.add_flag("--low-cpu-memory,!--no-low-cpu-memory", o.low_cpu_memory,
+               "Accepted for compatibility");
+  cmd.add_flag("--trust-remote-code,!--no-trust-remote-code", o.trust_remote_code,
+               "Accepted for compatibility");
+  cmd.add_flag("--clone-tensors,!--no-clone-tensors", o.clone_tensors,
+               "Accepted for compatibility");
   cmd.add_flag("--async-write,!--no-async-write", o.async_write, "Accepted for compatibility");
   cmd.add_option("--write-threads", o.write_threads, "Accepted for compatibility");
   cmd.add_flag("--multi-gpu,!--no-multi-gpu", o.multi_gpu, "Accepted for compatibility");
@@ -111,16 +130,19 @@ mf::PlanOptions plan_options(const MergeOptionsCli& o) {
 
 void check_supported(const MergeOptionsCli& o) {
   if (!o.safe_serialization)
-    mf::fail(mf::ErrorCode::Unsupported,
-             "--no-safe-serialization: pytorch_model.bin output is not supported; mergeforge writes "
-             "safetensors only");
+    mf::fail(
+        mf::ErrorCode::Unsupported,
+        "--no-safe-serialization: pytorch_model.bin output is not supported; mergeforge writes "
+        "safetensors only");
   if (o.verbose > 0) {
     if (o.cuda || o.gpu_rich || o.multi_gpu || o.read_to_gpu || o.device != "cpu")
-      fmt::print(stderr, "note: GPU options are accepted and ignored: mergeforge merges on the CPU\n");
-    if (o.lazy_unpickle || o.low_cpu_memory || o.clone_tensors || o.async_write || o.write_threads != 1 ||
-        o.trust_remote_code || !o.transformers_cache.empty() || !o.lora_merge_cache.empty() ||
-        !o.lora_merge_dtype.empty())
-      fmt::print(stderr, "note: mergekit-yaml tuning options are accepted and have no effect here\n");
+      fmt::print(stderr,
+                 "note: GPU options are accepted and ignored: mergeforge merges on the CPU\n");
+    if (o.lazy_unpickle || o.low_cpu_memory || o.clone_tensors || o.async_write ||
+        o.write_threads != 1 || o.trust_remote_code || !o.transformers_cache.empty() ||
+        !o.lora_merge_cache.empty() || !o.lora_merge_dtype.empty())
+      fmt::print(stderr,
+                 "note: mergekit-yaml tuning options are accepted and have no effect here\n");
   }
 }
 
@@ -155,9 +177,10 @@ int run_merge(const MergeOptionsCli& o) {
     // An interrupted merge, or one stopped by the disk, can be finished later from what it wrote.
     if (e.code() == mf::ErrorCode::Interrupted || e.code() == mf::ErrorCode::Io) {
       writer.keep_partial();
-      throw mf::Error(e.code(), fmt::format("{}\nthe tensors written so far are kept in {}; run the same "
-                                            "command with --resume to finish the merge",
-                                            e.what(), writer.temp_dir()));
+      throw mf::Error(e.code(),
+                      fmt::format("{}\nthe tensors written so far are kept in {}; run the same "
+                                  "command with --resume to finish the merge",
+                                  e.what(), writer.temp_dir()));
     }
     throw;
   }
@@ -178,27 +201,36 @@ int run_plan(const MergeOptionsCli& o) {
 
 const char* scope_name(mf::ParamScope s) {
   switch (s) {
-    case mf::ParamScope::Global: return "global";
-    case mf::ParamScope::PerModel: return "per model";
-    case mf::ParamScope::PerNonBase: return "per non-base model";
+    case mf::ParamScope::Global:
+      return "global";
+    case mf::ParamScope::PerModel:
+      return "per model";
+    case mf::ParamScope::PerNonBase:
+      return "per non-base model";
   }
   return "?";
 }
 
 const char* type_name(mf::ParamType t) {
   switch (t) {
-    case mf::ParamType::Float: return "float";
-    case mf::ParamType::Int: return "int";
-    case mf::ParamType::Bool: return "bool";
+    case mf::ParamType::Float:
+      return "float";
+    case mf::ParamType::Int:
+      return "int";
+    case mf::ParamType::Bool:
+      return "bool";
   }
   return "?";
 }
 
 const char* base_name(mf::BaseRole b) {
   switch (b) {
-    case mf::BaseRole::Input: return "an ordinary input";
-    case mf::BaseRole::Required: return "required";
-    case mf::BaseRole::Optional: return "optional";
+    case mf::BaseRole::Input:
+      return "an ordinary input";
+    case mf::BaseRole::Required:
+      return "required";
+    case mf::BaseRole::Optional:
+      return "optional";
   }
   return "?";
 }
@@ -210,12 +242,15 @@ int run_methods() {
     fmt::print("{}\n  {}\n", info.name, info.summary);
     if (!info.paper_url.empty()) fmt::print("  paper: {}\n", info.paper_url);
     std::string models = info.max_models < 0 ? fmt::format("{}+", info.min_models)
-                         : info.max_models == info.min_models ? fmt::format("{}", info.min_models)
-                                                               : fmt::format("{}-{}", info.min_models, info.max_models);
+                         : info.max_models == info.min_models
+                             ? fmt::format("{}", info.min_models)
+                             : fmt::format("{}-{}", info.min_models, info.max_models);
     fmt::print("  base model: {}; models besides the base: {}\n", base_name(info.base), models);
     for (const auto& p : info.params) {
-      std::string def = p.default_value ? fmt::format("default {:g}", *p.default_value) : "required";
-      if (p.type == mf::ParamType::Bool && p.default_value) def = *p.default_value != 0 ? "default true" : "default false";
+      std::string def =
+          p.default_value ? fmt::format("default {:g}", *p.default_value) : "required";
+      if (p.type == mf::ParamType::Bool && p.default_value)
+        def = *p.default_value != 0 ? "default true" : "default false";
       fmt::print("  - {} ({}, {}, {}){}{}\n", p.name, type_name(p.type), scope_name(p.scope), def,
                  p.help.empty() ? "" : ": ", p.help);
     }
@@ -237,7 +272,8 @@ int main(int argc, char** argv) {
   merge->add_option("out_path", o.out_dir, "Output directory")->required();
   add_merge_options(*merge, o);
 
-  auto* plan = app.add_subcommand("plan", "Validate a recipe against the models and print the plan");
+  auto* plan =
+      app.add_subcommand("plan", "Validate a recipe against the models and print the plan");
   plan->add_option("config", o.recipe, "Recipe (MergeKit YAML)")->required();
   plan->add_flag("-v,--verbose", o.verbose, "List every output tensor");
   plan->add_flag("--strict", o.strict, "Unknown recipe keys and undeclared parameters are errors");

@@ -29,15 +29,15 @@ void ProgressReporter::update(size_t jobs_done, uint64_t bytes_done) {
     int filled = int(fraction * width);
     double eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0;
     fmt::print(stderr, "\r[{}{}] {:3.0f}% {}/{} tensors  {:.1f}s elapsed  ETA {:.0f}s   ",
-               std::string(size_t(filled), '#'), std::string(size_t(width - filled), '.'), fraction * 100,
-               jobs_done, total_jobs_, elapsed, eta);
+               std::string(size_t(filled), '#'), std::string(size_t(width - filled), '.'),
+               fraction * 100, jobs_done, total_jobs_, elapsed, eta);
   } else {
     // One line per tenth, and the last one only when every tensor is done.
     int tenth = jobs_done == total_jobs_ ? 10 : std::min(9, int(fraction * 10));
     if (tenth == last_tenth_) return;
     last_tenth_ = tenth;
-    fmt::print(stderr, "progress: {:3d}% ({}/{} tensors, {:.1f}s)\n", tenth * 10, jobs_done, total_jobs_,
-               elapsed);
+    fmt::print(stderr, "progress: {:3d}% ({}/{} tensors, {:.1f}s)\n", tenth * 10, jobs_done,
+               total_jobs_, elapsed);
   }
 }
 

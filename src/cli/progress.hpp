@@ -1,4 +1,5 @@
-// Progress reporting: a redrawn bar with ETA on a terminal, plain lines at each tenth otherwise (logs).
+// Progress reporting: a redrawn bar with ETA on a terminal, plain lines at each tenth otherwise
+// (logs).
 #pragma once
 
 #include <chrono>

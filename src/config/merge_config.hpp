@@ -1,6 +1,7 @@
-// A merge recipe as written: the MergeKit YAML schema parsed into plain structs, every node keeping its
-// position in the file so later errors (an unknown method, a layer range past the end) can name the line.
-// Parsing checks the schema; what needs the models (layer counts, shapes) is checked by the planner.
+// A merge recipe as written: the MergeKit YAML schema parsed into plain structs, every node keeping
+// its position in the file so later errors (an unknown method, a layer range past the end) can name
+// the line. Parsing checks the schema; what needs the models (layer counts, shapes) is checked by
+// the planner.
 #pragma once
 
 #include <cstdint>
@@ -20,8 +21,8 @@ struct Mark {
   int column = 0;
 };
 
-// A parameter value as written (COMPAT.md, "Parameter value forms"): a scalar, a list of scalars (a gradient
-// across layers), or a list of {filter, value} conditions whose value is itself a setting.
+// A parameter value as written (COMPAT.md, "Parameter value forms"): a scalar, a list of scalars (a
+// gradient across layers), or a list of {filter, value} conditions whose value is itself a setting.
 struct ParamSetting {
   enum class Kind { Scalar, Gradient, Conditions };
   struct Condition {
@@ -106,7 +107,8 @@ struct MergeConfig {
   std::string merge_method;
   Mark merge_method_mark;
   std::optional<ModelRef> base_model;
-  // Exactly one of the two forms; `models:` is kept as written and turned into one slice by the planner.
+  // Exactly one of the two forms; `models:` is kept as written and turned into one slice by the
+  // planner.
   std::vector<InputModel> models;
   std::vector<OutputSlice> slices;
   bool uses_slices = false;

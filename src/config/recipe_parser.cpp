@@ -1,4 +1,5 @@
-// YAML -> MergeConfig. Only the schema is checked here; everything that needs the models is the planner's.
+// YAML -> MergeConfig. Only the schema is checked here; everything that needs the models is the
+// planner's.
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
@@ -66,7 +67,8 @@ class RecipeParser {
     if (node.IsMap()) {
       if (!node["model"]) error(node, "a model reference mapping needs a `model` key");
       if (node["lora"] && !node["lora"].IsNull())
-        unsupported(node["lora"], "LoRA inputs (`lora:`) are not supported yet; merge the adapter first");
+        unsupported(node["lora"],
+                    "LoRA inputs (`lora:`) are not supported yet; merge the adapter first");
       YAML::Node model = node["model"];
       if (model.IsMap()) {
         if (!model["path"]) error(model, "a model path mapping needs a `path` key");
@@ -79,7 +81,8 @@ class RecipeParser {
     }
     ref.text = text;
     if (text.find('+') != std::string::npos)
-      unsupported(node, fmt::format("`{}`: LoRA inputs (`model+lora`) are not supported yet; merge the "
+      unsupported(node,
+                  fmt::format("`{}`: LoRA inputs (`model+lora`) are not supported yet; merge the "
                               "adapter first",
                               text));
     std::string path = text;
@@ -114,10 +117,12 @@ class RecipeParser {
       for (const auto& e : node) s.scalars.push_back(e.Scalar());
       return s;
     }
-    s.kind = ParamSetting::Kind::Conditions;  // an empty list is an empty condition list: falls through
+    s.kind =
+        ParamSetting::Kind::Conditions;  // an empty list is an empty condition list: falls through
     for (const auto& e : node) {
       if (!e.IsMap())
-        error(e, "a parameter list must hold either only values (a gradient) or only {filter, value}");
+        error(e,
+              "a parameter list must hold either only values (a gradient) or only {filter, value}");
       s.conditions.push_back(condition(e));
     }
     return s;
@@ -213,8 +218,8 @@ class RecipeParser {
   void parse(const YAML::Node& root) {
     if (!root.IsMap()) error(root, "a recipe must be a YAML mapping");
     note_unknown(root,
-                 {"merge_method", "models", "slices", "modules", "base_model", "parameters", "dtype",
-                  "out_dtype", "tokenizer_source", "tokenizer", "chat_template", "name"},
+                 {"merge_method", "models", "slices", "modules", "base_model", "parameters",
+                  "dtype", "out_dtype", "tokenizer_source", "tokenizer", "chat_template", "name"},
                  "");
     if (!root["merge_method"]) error(root, "the recipe needs a `merge_method`");
     config_.merge_method = scalar(root["merge_method"], "merge_method");
@@ -225,7 +230,8 @@ class RecipeParser {
       if (root[key] && !root[key].IsNull()) ++forms;
     if (forms != 1) error(root, "exactly one of `models`, `slices` or `modules` must be present");
     if (root["modules"] && !root["modules"].IsNull())
-      fail(ErrorCode::Unsupported, "{}: `modules:` recipes (multi-module models) are not supported yet",
+      fail(ErrorCode::Unsupported,
+           "{}: `modules:` recipes (multi-module models) are not supported yet",
            config_.where(mark_of(root["modules"])));
 
     if (YAML::Node models = root["models"]; models && !models.IsNull()) {

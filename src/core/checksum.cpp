@@ -20,7 +20,8 @@ inline uint64_t mix(uint64_t x) {
 }  // namespace
 
 uint64_t checksum64(std::span<const uint8_t> bytes) {
-  // Four independent lanes over 8-byte words keep the multiplies pipelined; lanes are mixed at the end.
+  // Four independent lanes over 8-byte words keep the multiplies pipelined; lanes are mixed at the
+  // end.
   uint64_t lanes[4] = {0x243F6A8885A308D3ull, 0x13198A2E03707344ull, 0xA4093822299F31D0ull,
                        0x082EFA98EC4E6C89ull};
   const uint8_t* p = bytes.data();

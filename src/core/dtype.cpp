@@ -10,17 +10,36 @@ namespace mf {
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::F64: case DType::I64: case DType::U64: return 8;
-    case DType::F32: case DType::I32: case DType::U32: return 4;
-    case DType::F16: case DType::BF16: case DType::I16: case DType::U16: return 2;
-    case DType::F8_E4M3: case DType::F8_E5M2: case DType::I8: case DType::U8: case DType::Bool: return 1;
+    case DType::F64:
+    case DType::I64:
+    case DType::U64:
+      return 8;
+    case DType::F32:
+    case DType::I32:
+    case DType::U32:
+      return 4;
+    case DType::F16:
+    case DType::BF16:
+    case DType::I16:
+    case DType::U16:
+      return 2;
+    case DType::F8_E4M3:
+    case DType::F8_E5M2:
+    case DType::I8:
+    case DType::U8:
+    case DType::Bool:
+      return 1;
   }
   return 0;
 }
 
 bool is_float(DType t) {
   switch (t) {
-    case DType::F64: case DType::F32: case DType::F16: case DType::BF16: case DType::F8_E4M3:
+    case DType::F64:
+    case DType::F32:
+    case DType::F16:
+    case DType::BF16:
+    case DType::F8_E4M3:
     case DType::F8_E5M2:
       return true;
     default:
@@ -35,13 +54,20 @@ struct DTypeName {
   std::string_view torch;
 };
 constexpr DTypeName kNames[] = {
-    {DType::F64, "F64", "float64"},       {DType::F32, "F32", "float32"},
-    {DType::F16, "F16", "float16"},       {DType::BF16, "BF16", "bfloat16"},
-    {DType::F8_E4M3, "F8_E4M3", "float8_e4m3fn"}, {DType::F8_E5M2, "F8_E5M2", "float8_e5m2"},
-    {DType::I64, "I64", "int64"},         {DType::I32, "I32", "int32"},
-    {DType::I16, "I16", "int16"},         {DType::I8, "I8", "int8"},
-    {DType::U64, "U64", "uint64"},        {DType::U32, "U32", "uint32"},
-    {DType::U16, "U16", "uint16"},        {DType::U8, "U8", "uint8"},
+    {DType::F64, "F64", "float64"},
+    {DType::F32, "F32", "float32"},
+    {DType::F16, "F16", "float16"},
+    {DType::BF16, "BF16", "bfloat16"},
+    {DType::F8_E4M3, "F8_E4M3", "float8_e4m3fn"},
+    {DType::F8_E5M2, "F8_E5M2", "float8_e5m2"},
+    {DType::I64, "I64", "int64"},
+    {DType::I32, "I32", "int32"},
+    {DType::I16, "I16", "int16"},
+    {DType::I8, "I8", "int8"},
+    {DType::U64, "U64", "uint64"},
+    {DType::U32, "U32", "uint32"},
+    {DType::U16, "U16", "uint16"},
+    {DType::U8, "U8", "uint8"},
     {DType::Bool, "BOOL", "bool"},
 };
 }  // namespace
@@ -104,7 +130,7 @@ uint16_t float_to_f16(float value) {
   if (a < 0x38800000u) {
     // Result is subnormal or zero in f16: scale so the f16 ulp (2^-24) becomes 1 and round to even.
     float f = std::bit_cast<float>(a);
-    float scaled = f * 16777216.0f;  // exact: power of two
+    float scaled = f * 16777216.0f;    // exact: power of two
     float r = std::nearbyint(scaled);  // default rounding mode: nearest even
     return uint16_t(sign | uint16_t(r));
   }
@@ -119,9 +145,12 @@ float f8e4m3_to_float(uint8_t b) {
   uint32_t exp = (b >> 3) & 0xfu;
   uint32_t mant = b & 0x7u;
   float v;
-  if (exp == 0xf && mant == 0x7) v = NAN;  // e4m3fn: no infinities, one NaN pattern
-  else if (exp == 0) v = std::ldexp(float(mant), -9);
-  else v = std::ldexp(1.0f + float(mant) / 8.0f, int(exp) - 7);
+  if (exp == 0xf && mant == 0x7)
+    v = NAN;  // e4m3fn: no infinities, one NaN pattern
+  else if (exp == 0)
+    v = std::ldexp(float(mant), -9);
+  else
+    v = std::ldexp(1.0f + float(mant) / 8.0f, int(exp) - 7);
   return sign ? -v : v;
 }
 
@@ -129,9 +158,12 @@ float f8e5m2_to_float(uint8_t b) { return f16_to_float(uint16_t(b) << 8); }
 
 float round_to(DType t, float value) {
   switch (t) {
-    case DType::BF16: return bf16_to_float(float_to_bf16(value));
-    case DType::F16: return f16_to_float(float_to_f16(value));
-    default: return value;
+    case DType::BF16:
+      return bf16_to_float(float_to_bf16(value));
+    case DType::F16:
+      return f16_to_float(float_to_f16(value));
+    default:
+      return value;
   }
 }
 
@@ -216,8 +248,14 @@ void convert_from_impl(const T* src, DType dst_type, void* dst, size_t n) {
 }  // namespace
 
 void convert_to(DType t, const void* src, float* dst, size_t n) { convert_to_impl(t, src, dst, n); }
-void convert_to(DType t, const void* src, double* dst, size_t n) { convert_to_impl(t, src, dst, n); }
-void convert_from(const float* src, DType t, void* dst, size_t n) { convert_from_impl(src, t, dst, n); }
-void convert_from(const double* src, DType t, void* dst, size_t n) { convert_from_impl(src, t, dst, n); }
+void convert_to(DType t, const void* src, double* dst, size_t n) {
+  convert_to_impl(t, src, dst, n);
+}
+void convert_from(const float* src, DType t, void* dst, size_t n) {
+  convert_from_impl(src, t, dst, n);
+}
+void convert_from(const double* src, DType t, void* dst, size_t n) {
+  convert_from_impl(src, t, dst, n);
+}
 
 }  // namespace mf

@@ -1,6 +1,6 @@
-// Element types of tensors on disk, and conversion between them and the compute types (float, double).
-// Half types are converted with round-to-nearest-even, as torch does, so a value rounded once here equals
-// torch's rounding of the same float.
+// Element types of tensors on disk, and conversion between them and the compute types (float,
+// double). Half types are converted with round-to-nearest-even, as torch does, so a value rounded
+// once here equals torch's rounding of the same float.
 #pragma once
 
 #include <cstddef>
@@ -11,8 +11,21 @@
 namespace mf {
 
 enum class DType : uint8_t {
-  F64, F32, F16, BF16, F8_E4M3, F8_E5M2,
-  I64, I32, I16, I8, U64, U32, U16, U8, Bool,
+  F64,
+  F32,
+  F16,
+  BF16,
+  F8_E4M3,
+  F8_E5M2,
+  I64,
+  I32,
+  I16,
+  I8,
+  U64,
+  U32,
+  U16,
+  U8,
+  Bool,
 };
 
 size_t dtype_size(DType t);
@@ -28,7 +41,8 @@ std::string_view dtype_torch_name(DType t);
 // Convert n elements of a float dtype to float / double. `src` need not be aligned.
 void convert_to(DType src_type, const void* src, float* dst, size_t n);
 void convert_to(DType src_type, const void* src, double* dst, size_t n);
-// Round n values to a float dtype (round to nearest even; F8 types are not written). `dst` need not be aligned.
+// Round n values to a float dtype (round to nearest even; F8 types are not written). `dst` need not
+// be aligned.
 void convert_from(const float* src, DType dst_type, void* dst, size_t n);
 void convert_from(const double* src, DType dst_type, void* dst, size_t n);
 

@@ -1,5 +1,6 @@
-// User-facing errors. Every error a user can trigger (a bad recipe, a broken model file, a full disk) is an
-// mf::Error with a code; the code decides the command's exit status. Programmer errors are assertions.
+// User-facing errors. Every error a user can trigger (a bad recipe, a broken model file, a full
+// disk) is an mf::Error with a code; the code decides the command's exit status. Programmer errors
+// are assertions.
 #pragma once
 
 #include <fmt/format.h>
@@ -27,7 +28,8 @@ const char* code_name(ErrorCode code);
 
 class Error : public std::runtime_error {
  public:
-  Error(ErrorCode code, std::string message) : std::runtime_error(std::move(message)), code_(code) {}
+  Error(ErrorCode code, std::string message)
+      : std::runtime_error(std::move(message)), code_(code) {}
   ErrorCode code() const { return code_; }
 
  private:

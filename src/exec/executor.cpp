@@ -16,8 +16,8 @@ namespace mf {
 
 namespace {
 
-// Admission control: a job waits until its working memory fits beside the jobs in flight. A job larger than
-// the whole budget runs alone.
+// Admission control: a job waits until its working memory fits beside the jobs in flight. A job
+// larger than the whole budget runs alone.
 class MemoryBudget {
  public:
   explicit MemoryBudget(uint64_t limit) : limit_(limit) {}
@@ -52,8 +52,8 @@ std::unique_ptr<T[]> load_input(const MergePlan& plan, const MergeJob& job, cons
   size_t non_finite = 0;
   for (size_t i = 0; i < n; ++i) non_finite += !std::isfinite(buf[i]);
   if (non_finite && options.on_warning)
-    options.on_warning(fmt::format("tensor `{}` of `{}` holds {} NaN or infinite value(s)", in.tensor,
-                                   plan.models[in.model].ref.text, non_finite));
+    options.on_warning(fmt::format("tensor `{}` of `{}` holds {} NaN or infinite value(s)",
+                                   in.tensor, plan.models[in.model].ref.text, non_finite));
   if (job.round_inputs_to) {
     DType d = *job.round_inputs_to;
     for (size_t i = 0; i < n; ++i) buf[i] = T(round_to(d, float(buf[i])));
@@ -62,7 +62,8 @@ std::unique_ptr<T[]> load_input(const MergePlan& plan, const MergeJob& job, cons
 }
 
 template <class T>
-std::vector<uint8_t> run_float_job(const MergePlan& plan, const MergeJob& job, const ExecOptions& options) {
+std::vector<uint8_t> run_float_job(const MergePlan& plan, const MergeJob& job,
+                                   const ExecOptions& options) {
   size_t n = job.numel();
   std::vector<std::unique_ptr<T[]>> owned;
   std::vector<T*> inputs;
@@ -99,19 +100,22 @@ std::vector<uint8_t> run_float_job(const MergePlan& plan, const MergeJob& job, c
 }
 
 std::vector<uint8_t> run_copy_job(const MergePlan& plan, const MergeJob& job) {
-  auto first = plan.models[job.inputs.front().model].source->find(job.inputs.front().tensor)->bytes();
+  auto first =
+      plan.models[job.inputs.front().model].source->find(job.inputs.front().tensor)->bytes();
   for (size_t i = 1; i < job.inputs.size(); ++i) {
     auto other = plan.models[job.inputs[i].model].source->find(job.inputs[i].tensor)->bytes();
     if (other.size() != first.size() || std::memcmp(other.data(), first.data(), first.size()) != 0)
       fail(ErrorCode::InvalidFile,
-           "non-float tensor `{}` differs between `{}` and `{}`: integer tensors are copied, not merged",
+           "non-float tensor `{}` differs between `{}` and `{}`: integer tensors are copied, not "
+           "merged",
            job.output_name, plan.models[job.inputs.front().model].ref.text,
            plan.models[job.inputs[i].model].ref.text);
   }
   return {first.begin(), first.end()};
 }
 
-std::vector<uint8_t> run_job(const MergePlan& plan, const MergeJob& job, const ExecOptions& options) {
+std::vector<uint8_t> run_job(const MergePlan& plan, const MergeJob& job,
+                             const ExecOptions& options) {
   if (job.kind == JobKind::Copy) return run_copy_job(plan, job);
   return job.compute_double ? run_float_job<double>(plan, job, options)
                             : run_float_job<float>(plan, job, options);
@@ -133,7 +137,8 @@ std::exception_ptr annotate(std::exception_ptr error, const std::string& tensor)
 }  // namespace
 
 void execute_plan(const MergePlan& plan, OutputWriter& writer, const ExecOptions& options) {
-  int threads = options.threads > 0 ? options.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = options.threads > 0 ? options.threads
+                                    : int(std::max(1u, std::thread::hardware_concurrency()));
   MemoryBudget budget(options.max_memory);
   // Jobs a resumed merge already holds are counted as done up front.
   std::vector<size_t> todo;
@@ -160,7 +165,8 @@ void execute_plan(const MergePlan& plan, OutputWriter& writer, const ExecOptions
         failed = true;
         std::lock_guard lock(error_mutex);
         if (!first_error)
-          first_error = std::make_exception_ptr(Error(ErrorCode::Interrupted, "stopped by a signal (Ctrl-C or SIGTERM)"));
+          first_error = std::make_exception_ptr(
+              Error(ErrorCode::Interrupted, "stopped by a signal (Ctrl-C or SIGTERM)"));
         return;
       }
       size_t t = next.fetch_add(1);

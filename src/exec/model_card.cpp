@@ -26,17 +26,22 @@ std::string model_card(const MergePlan& plan, const std::string& output_name) {
   std::string card = "---\n";
   if (!hub_ids.empty()) card += "base_model:\n" + hub_ids;
   card += "library_name: transformers\ntags:\n- mergekit\n- merge\n- mergeforge\n---\n";
-  card += fmt::format("# {}\n\nThis is a merge of pre-trained language models created with mergeforge.\n\n",
-                      output_name);
+  card += fmt::format(
+      "# {}\n\nThis is a merge of pre-trained language models created with mergeforge.\n\n",
+      output_name);
   card += "## Merge Details\n### Merge Method\n\n";
-  std::string method = info.paper_url.empty() ? info.name : fmt::format("[{}]({})", info.name, info.paper_url);
+  std::string method =
+      info.paper_url.empty() ? info.name : fmt::format("[{}]({})", info.name, info.paper_url);
   card += fmt::format("This model was merged using the {} merge method", method);
-  if (plan.config.base_model) card += fmt::format(" using {} as a base", plan.config.base_model->text);
+  if (plan.config.base_model)
+    card += fmt::format(" using {} as a base", plan.config.base_model->text);
   card += ".\n\n### Models Merged\n\nThe following models were included in the merge:\n";
   for (size_t i = 0; i < plan.models.size(); ++i)
     if (!plan.config.base_model || !(plan.models[i].ref == *plan.config.base_model))
       card += fmt::format("* {}\n", plan.models[i].ref.text);
-  card += "\n### Configuration\n\nThe following YAML configuration was used to produce this model:\n\n```yaml\n";
+  card +=
+      "\n### Configuration\n\nThe following YAML configuration was used to produce this "
+      "model:\n\n```yaml\n";
   card += plan.config.source_text;
   if (!plan.config.source_text.empty() && plan.config.source_text.back() != '\n') card += "\n";
   card += "```\n";

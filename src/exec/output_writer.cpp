@@ -10,8 +10,8 @@
 
 #include "core/checksum.hpp"
 #include "core/error.hpp"
-#include "io/json_text.hpp"
 #include "exec/model_card.hpp"
+#include "io/json_text.hpp"
 
 namespace fs = std::filesystem;
 
@@ -58,10 +58,17 @@ int64_t parse_shard_size(const std::string& text) {
   int64_t scale = 1;
   std::string digits = text;
   switch (std::tolower(static_cast<unsigned char>(text.back()))) {
-    case 'k': scale = 1'000; break;
-    case 'm': scale = 1'000'000; break;
-    case 'b': scale = 1'000'000'000; break;
-    default: break;
+    case 'k':
+      scale = 1'000;
+      break;
+    case 'm':
+      scale = 1'000'000;
+      break;
+    case 'b':
+      scale = 1'000'000'000;
+      break;
+    default:
+      break;
   }
   if (scale != 1) digits.pop_back();
   try {
@@ -70,7 +77,8 @@ int64_t parse_shard_size(const std::string& text) {
     if (used == digits.size()) return int64_t(v * double(scale));
   } catch (const std::exception&) {
   }
-  fail(ErrorCode::Usage, "--out-shard-size: `{}` is not a size (an integer, or with a k/m/b suffix)", text);
+  fail(ErrorCode::Usage,
+       "--out-shard-size: `{}` is not a size (an integer, or with a k/m/b suffix)", text);
 }
 
 namespace {
@@ -78,12 +86,14 @@ namespace {
 constexpr const char* kFingerprintFile = "resume.json";
 constexpr const char* kJournalFile = "tensors.journal";
 
-// What must be equal for a partial merge to be resumed: the plan (recipe, resolved parameters, inputs'
-// tensors and dtypes), the output layout options, and the input files as they were (sizes, mtimes).
+// What must be equal for a partial merge to be resumed: the plan (recipe, resolved parameters,
+// inputs' tensors and dtypes), the output layout options, and the input files as they were (sizes,
+// mtimes).
 std::string plan_fingerprint(const MergePlan& plan, const OutputOptions& options) {
-  std::string text = fmt::format("mergeforge {}\n{}\nshard {}\ntok {}\ncard {}\n", MERGEFORGE_VERSION,
-                                 describe_plan(plan, true), options.max_shard_bytes,
-                                 options.copy_tokenizer, options.write_model_card);
+  std::string text =
+      fmt::format("mergeforge {}\n{}\nshard {}\ntok {}\ncard {}\n", MERGEFORGE_VERSION,
+                  describe_plan(plan, true), options.max_shard_bytes, options.copy_tokenizer,
+                  options.write_model_card);
   for (const auto& job : plan.jobs) text += fmt::format("{} {}\n", job.output_name, job.seed_key);
   for (const auto& m : plan.models) {
     std::error_code ec;
@@ -97,7 +107,8 @@ std::string plan_fingerprint(const MergePlan& plan, const OutputOptions& options
     }
   }
   text += plan.output_config.dump();
-  return fmt::format("{:016x}", checksum64({reinterpret_cast<const uint8_t*>(text.data()), text.size()}));
+  return fmt::format("{:016x}",
+                     checksum64({reinterpret_cast<const uint8_t*>(text.data()), text.size()}));
 }
 
 }  // namespace
@@ -110,12 +121,16 @@ OutputWriter::OutputWriter(const MergePlan& plan, std::string out_dir, OutputOpt
   if (fs::exists(out) && !fs::is_directory(out))
     fail(ErrorCode::Io, "{}: the output path exists and is not a directory", out_dir_);
   if (fs::is_directory(out) && !replaceable(out))
-    fail(ErrorCode::Io, "{}: the output directory is not empty and holds no model; remove it or choose "
-         "another path", out_dir_);
+    fail(ErrorCode::Io,
+         "{}: the output directory is not empty and holds no model; remove it or choose "
+         "another path",
+         out_dir_);
   fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
   std::error_code ec;
   fs::create_directories(parent, ec);
-  if (ec) fail(ErrorCode::Io, "{}: cannot create the parent directory: {}", parent.string(), ec.message());
+  if (ec)
+    fail(ErrorCode::Io, "{}: cannot create the parent directory: {}", parent.string(),
+         ec.message());
   temp_dir_ = (parent / ("." + out.filename().string() + ".mergeforge-partial")).string();
 
   // Greedy packing in job order: a tensor that would overflow the shard starts a new one.
@@ -154,16 +169,20 @@ OutputWriter::OutputWriter(const MergePlan& plan, std::string out_dir, OutputOpt
   if (fs::exists(temp_dir_)) {
     if (options_.resume && reopen(fingerprint)) return;
     if (!options_.resume)
-      fmt::print(stderr, "note: starting over; an interrupted merge was left in {} (--resume continues one)\n",
-                 temp_dir_);
+      fmt::print(
+          stderr,
+          "note: starting over; an interrupted merge was left in {} (--resume continues one)\n",
+          temp_dir_);
   } else if (options_.resume) {
-    fmt::print(stderr, "note: no partial merge to resume at {}; starting a fresh merge\n", temp_dir_);
+    fmt::print(stderr, "note: no partial merge to resume at {}; starting a fresh merge\n",
+               temp_dir_);
   }
   try {
     create_fresh(fingerprint);
   } catch (...) {
-    // The destructor does not run for a constructor that throws: remove the half-made directory here (a
-    // disk too small for the shards fails in posix_fallocate, and must not leave gigabytes behind).
+    // The destructor does not run for a constructor that throws: remove the half-made directory
+    // here (a disk too small for the shards fails in posix_fallocate, and must not leave gigabytes
+    // behind).
     for (auto& sh : shards_)
       if (sh.fd >= 0) ::close(sh.fd), sh.fd = -1;
     if (journal_fd_ >= 0) ::close(journal_fd_), journal_fd_ = -1;
@@ -173,7 +192,9 @@ OutputWriter::OutputWriter(const MergePlan& plan, std::string out_dir, OutputOpt
   }
 }
 
-std::string OutputWriter::shard_path(const Shard& s) const { return (fs::path(temp_dir_) / s.file_name).string(); }
+std::string OutputWriter::shard_path(const Shard& s) const {
+  return (fs::path(temp_dir_) / s.file_name).string();
+}
 
 void OutputWriter::create_fresh(const std::string& fingerprint) {
   std::error_code ec;
@@ -205,12 +226,17 @@ bool OutputWriter::reopen(const std::string& fingerprint) {
   try {
     auto saved = nlohmann::json::parse(read_text_file((dir / kFingerprintFile).string()));
     if (saved.value("fingerprint", "") != fingerprint) {
-      fmt::print(stderr, "note: the partial merge in {} was made from a different recipe, options or inputs; "
-                 "starting over\n", temp_dir_);
+      fmt::print(
+          stderr,
+          "note: the partial merge in {} was made from a different recipe, options or inputs; "
+          "starting over\n",
+          temp_dir_);
       return false;
     }
   } catch (const std::exception&) {
-    fmt::print(stderr, "note: the partial merge in {} has no readable resume record; starting over\n", temp_dir_);
+    fmt::print(stderr,
+               "note: the partial merge in {} has no readable resume record; starting over\n",
+               temp_dir_);
     return false;
   }
   for (auto& sh : shards_) {
@@ -223,7 +249,8 @@ bool OutputWriter::reopen(const std::string& fingerprint) {
     if (!ok) {
       for (auto& other : shards_)
         if (other.fd >= 0) ::close(other.fd), other.fd = -1;
-      fmt::print(stderr, "note: the partial merge in {} has a damaged shard; starting over\n", temp_dir_);
+      fmt::print(stderr, "note: the partial merge in {} has a damaged shard; starting over\n",
+                 temp_dir_);
       return false;
     }
   }
@@ -235,10 +262,12 @@ bool OutputWriter::reopen(const std::string& fingerprint) {
   while (std::getline(journal, line)) {
     size_t job = 0;
     unsigned long long sum = 0;
-    if (std::sscanf(line.c_str(), "%zu %llx", &job, &sum) != 2 || job >= done_.size() || done_[job]) continue;
+    if (std::sscanf(line.c_str(), "%zu %llx", &job, &sum) != 2 || job >= done_.size() || done_[job])
+      continue;
     const Placement& p = placements_[job];
     buffer.resize(p.bytes);
-    if (::pread(shards_[p.shard].fd, buffer.data(), p.bytes, off_t(p.offset)) != ssize_t(p.bytes)) continue;
+    if (::pread(shards_[p.shard].fd, buffer.data(), p.bytes, off_t(p.offset)) != ssize_t(p.bytes))
+      continue;
     if (checksum64(buffer) != sum) continue;
     done_[job] = true;
     ++kept;
@@ -246,7 +275,8 @@ bool OutputWriter::reopen(const std::string& fingerprint) {
   std::string journal_path = (dir / kJournalFile).string();
   journal_fd_ = ::open(journal_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (journal_fd_ < 0) io_fail("opening", journal_path, errno);
-  fmt::print(stderr, "resuming: {} of {} tensors already written and verified\n", kept, done_.size());
+  fmt::print(stderr, "resuming: {} of {} tensors already written and verified\n", kept,
+             done_.size());
   return true;
 }
 
@@ -263,23 +293,25 @@ OutputWriter::~OutputWriter() {
 void OutputWriter::write_tensor(size_t job, std::span<const uint8_t> bytes) {
   const Placement& p = placements_.at(job);
   if (bytes.size() != p.bytes)
-    fail(ErrorCode::Internal, "tensor `{}`: {} bytes computed, {} planned", plan_.jobs[job].output_name,
-         bytes.size(), p.bytes);
+    fail(ErrorCode::Internal, "tensor `{}`: {} bytes computed, {} planned",
+         plan_.jobs[job].output_name, bytes.size(), p.bytes);
   const Shard& s = shards_[p.shard];
   write_all(s.fd, bytes.data(), bytes.size(), p.offset, shard_path(s));
-  // Recorded only after the data is written: a journal entry always describes bytes on disk. One write(2)
-  // of one short line on an O_APPEND descriptor, so concurrent workers never interleave.
+  // Recorded only after the data is written: a journal entry always describes bytes on disk. One
+  // write(2) of one short line on an O_APPEND descriptor, so concurrent workers never interleave.
   std::string line = fmt::format("{} {:016x}\n", job, checksum64(bytes));
   ssize_t w = ::write(journal_fd_, line.data(), line.size());
   if (w != ssize_t(line.size()))  // a short write sets no errno: the disk filled up mid-line
-    io_fail("writing the journal", (fs::path(temp_dir_) / kJournalFile).string(), w < 0 ? errno : ENOSPC);
+    io_fail("writing the journal", (fs::path(temp_dir_) / kJournalFile).string(),
+            w < 0 ? errno : ENOSPC);
 }
 
 void OutputWriter::write_metadata_files() {
   fs::path dir(temp_dir_);
   if (shards_.size() > 1) {
     nlohmann::json index;
-    index["metadata"] = {{"total_size", plan_.output_bytes()}, {"mergeforge_version", MERGEFORGE_VERSION}};
+    index["metadata"] = {{"total_size", plan_.output_bytes()},
+                         {"mergeforge_version", MERGEFORGE_VERSION}};
     nlohmann::json map = nlohmann::json::object();
     for (size_t j = 0; j < plan_.jobs.size(); ++j)
       map[plan_.jobs[j].output_name] = shards_[placements_[j].shard].file_name;
@@ -289,8 +321,9 @@ void OutputWriter::write_metadata_files() {
   write_text_file(dir / "config.json", plan_.output_config.dump(2) + "\n");
 
   const fs::path donor(plan_.models[plan_.donor].source->dir());
-  bool has_tokenizer = fs::exists(donor / "tokenizer_config.json") &&
-                       (fs::exists(donor / "tokenizer.json") || fs::exists(donor / "tokenizer.model"));
+  bool has_tokenizer =
+      fs::exists(donor / "tokenizer_config.json") &&
+      (fs::exists(donor / "tokenizer.json") || fs::exists(donor / "tokenizer.model"));
   if (plan_.tokenizer) {
     // Written fresh (a tokenizer section, or a chat_template): no other tokenizer or generation
     // files.
@@ -343,10 +376,13 @@ void OutputWriter::finish() {
     old = out.parent_path() / ("." + out.filename().string() + ".mergeforge-old");
     fs::remove_all(old, ec);
     fs::rename(out, old, ec);
-    if (ec) fail(ErrorCode::Io, "{}: cannot move the previous output aside: {}", out_dir_, ec.message());
+    if (ec)
+      fail(ErrorCode::Io, "{}: cannot move the previous output aside: {}", out_dir_, ec.message());
   }
   fs::rename(temp_dir_, out, ec);
-  if (ec) fail(ErrorCode::Io, "{}: cannot move the finished output into place: {}", out_dir_, ec.message());
+  if (ec)
+    fail(ErrorCode::Io, "{}: cannot move the finished output into place: {}", out_dir_,
+         ec.message());
   finished_ = true;
   if (!old.empty()) fs::remove_all(old, ec);
 }

@@ -1,7 +1,8 @@
-// Writes the output checkpoint. Shards are laid out from the plan before any tensor is computed (names,
-// dtypes and shapes are known), so each finished tensor is written straight to its final offset with
-// pwrite, from any thread, and nothing waits for a whole shard. Everything goes to a hidden sibling
-// directory that is renamed into place only when complete: a crash never leaves a complete-looking output.
+// Writes the output checkpoint. Shards are laid out from the plan before any tensor is computed
+// (names, dtypes and shapes are known), so each finished tensor is written straight to its final
+// offset with pwrite, from any thread, and nothing waits for a whole shard. Everything goes to a
+// hidden sibling directory that is renamed into place only when complete: a crash never leaves a
+// complete-looking output.
 #pragma once
 
 #include <cstdint>
@@ -18,8 +19,9 @@ struct OutputOptions {
   int64_t max_shard_bytes = 5'000'000'000;  // <= 0: one file
   bool copy_tokenizer = true;
   bool write_model_card = true;
-  // Continue a partial merge left by an interrupted run of the same plan (tensors already written and
-  // verified against their recorded checksums are kept); without it a partial merge is started over.
+  // Continue a partial merge left by an interrupted run of the same plan (tensors already written
+  // and verified against their recorded checksums are kept); without it a partial merge is started
+  // over.
   bool resume = false;
 };
 
@@ -34,15 +36,15 @@ class OutputWriter {
   OutputWriter(const OutputWriter&) = delete;
   OutputWriter& operator=(const OutputWriter&) = delete;
 
-  // Thread-safe: writes job `job`'s tensor bytes (exactly its output size) at its place, then records its
-  // checksum in the journal.
+  // Thread-safe: writes job `job`'s tensor bytes (exactly its output size) at its place, then
+  // records its checksum in the journal.
   void write_tensor(size_t job, std::span<const uint8_t> bytes);
   // Jobs whose tensors a resumed partial merge already holds intact (all false for a fresh start).
   const std::vector<bool>& jobs_done() const { return done_; }
   // Leave the temporary directory for a later --resume (after an interruption).
   void keep_partial() { keep_partial_ = true; }
-  // Syncs the shards, writes the index, config.json, tokenizer files, model card and recipe, then renames
-  // the temporary directory into place.
+  // Syncs the shards, writes the index, config.json, tokenizer files, model card and recipe, then
+  // renames the temporary directory into place.
   void finish();
 
   const std::string& temp_dir() const { return temp_dir_; }

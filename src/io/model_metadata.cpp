@@ -48,9 +48,10 @@ std::map<std::string, std::vector<std::string>> parse_shard_index(std::string_vi
     const auto& file = shard.get_ref<const std::string&>();
     // A NUL byte would cut the path short when it reaches the file system.
     if (file.find('\0') != std::string::npos || !is_plain_relative(fs::path(file))) {
-      fail(ErrorCode::InvalidFile,
-           "{}: weight_map puts tensor \"{}\" in \"{}\", which is not a file in the model directory",
-           file_label, tensor, escape_for_message(file));
+      fail(
+          ErrorCode::InvalidFile,
+          "{}: weight_map puts tensor \"{}\" in \"{}\", which is not a file in the model directory",
+          file_label, tensor, escape_for_message(file));
     }
     shards[file].push_back(tensor);
   }

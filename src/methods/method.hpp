@@ -1,6 +1,6 @@
-// The merge-method interface. A method is a description (name, paper, parameters, input contract) plus a
-// kernel that merges one tensor. The YAML validator, the planner and `mergeforge methods` all read the same
-// description, so a parameter is declared once.
+// The merge-method interface. A method is a description (name, paper, parameters, input contract)
+// plus a kernel that merges one tensor. The YAML validator, the planner and `mergeforge methods`
+// all read the same description, so a parameter is declared once.
 #pragma once
 
 #include <cstdint>
@@ -16,9 +16,9 @@ namespace mf {
 enum class ParamType { Float, Int, Bool };
 
 enum class ParamScope {
-  Global,    // one value per tensor (top-level / slice / module `parameters`)
-  PerModel,  // one value per input model, the base included (a model's own `parameters`, then the
-             // global levels)
+  Global,      // one value per tensor (top-level / slice / module `parameters`)
+  PerModel,    // one value per input model, the base included (a model's own `parameters`, then the
+               // global levels)
   PerNonBase,  // like PerModel, but never resolved for the base model (a task-vector weight)
 };
 
@@ -37,12 +37,13 @@ enum class BaseRole {
   Optional,  // used when given (multislerp, nuslerp)
 };
 
-// What to do with a tensor that only some inputs have (COMPAT.md, "Tensors present in only some inputs").
+// What to do with a tensor that only some inputs have (COMPAT.md, "Tensors present in only some
+// inputs").
 enum class PartialInputs {
-  MergePresent,     // merge the inputs that have it; an error if the base is missing
-  PassSingle,       // a single present input passes through; more than one but not all: an error
-  PassBaseOnly,     // only when the single present input is the base
-  BaseOrOmit,       // the base alone passes through; otherwise the tensor is omitted with a warning
+  MergePresent,  // merge the inputs that have it; an error if the base is missing
+  PassSingle,    // a single present input passes through; more than one but not all: an error
+  PassBaseOnly,  // only when the single present input is the base
+  BaseOrOmit,    // the base alone passes through; otherwise the tensor is omitted with a warning
 };
 
 struct MethodInfo {
@@ -72,19 +73,19 @@ class Params {
   std::map<std::string, double, std::less<>> values_;
 };
 
-// One tensor to merge. Inputs are the models that have this tensor, in recipe order, already converted to
-// the compute type T (float, or double for float64 recipes). The kernel may overwrite the input buffers: they
-// are scratch owned by the executor and discarded afterwards.
+// One tensor to merge. Inputs are the models that have this tensor, in recipe order, already
+// converted to the compute type T (float, or double for float64 recipes). The kernel may overwrite
+// the input buffers: they are scratch owned by the executor and discarded afterwards.
 template <class T>
 struct MergeArgs {
-  std::string_view tensor_name;        // the output tensor's name
-  std::span<const int64_t> shape;      // identical for every input and the output
-  std::span<T* const> inputs;          // numel() elements each
-  int base = -1;                       // index of the base model in `inputs`, -1 when absent or BaseRole::Input
-  std::span<const Params> per_input;   // PerModel parameters, one entry per input (base included)
-  const Params* global = nullptr;      // Global parameters
-  uint64_t seed = 0;                   // random methods: key of the counter-based generator
-  T* out = nullptr;                    // numel() elements
+  std::string_view tensor_name;    // the output tensor's name
+  std::span<const int64_t> shape;  // identical for every input and the output
+  std::span<T* const> inputs;      // numel() elements each
+  int base = -1;  // index of the base model in `inputs`, -1 when absent or BaseRole::Input
+  std::span<const Params> per_input;  // PerModel parameters, one entry per input (base included)
+  const Params* global = nullptr;     // Global parameters
+  uint64_t seed = 0;                  // random methods: key of the counter-based generator
+  T* out = nullptr;                   // numel() elements
 
   size_t numel() const {
     size_t n = 1;
@@ -98,7 +99,8 @@ class MergeMethod {
   virtual ~MergeMethod() = default;
   virtual const MethodInfo& info() const = 0;
   // Plan-time checks of resolved parameters beyond their types (ranges, combinations). Throws
-  // Error(ErrorCode::InvalidConfig) with a message; the planner adds the YAML location and tensor name.
+  // Error(ErrorCode::InvalidConfig) with a message; the planner adds the YAML location and tensor
+  // name.
   virtual void check(const Params& global, std::span<const Params> per_input, int base) const {}
   virtual void merge(const MergeArgs<float>& args) const = 0;
   virtual void merge(const MergeArgs<double>& args) const = 0;

@@ -1,4 +1,5 @@
-// The list of built-in merge methods. An explicit list passed around by value: no self-registration.
+// The list of built-in merge methods. An explicit list passed around by value: no
+// self-registration.
 #pragma once
 
 #include <memory>

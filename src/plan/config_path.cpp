@@ -7,7 +7,8 @@ const nlohmann::json* find_config_value(const nlohmann::json& config, const std:
   size_t start = 0;
   while (true) {
     size_t dot = dotted.find('.', start);
-    std::string key = dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    std::string key =
+        dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     if (!cur->is_object() || !cur->contains(key)) return nullptr;
     cur = &(*cur)[key];
     if (dot == std::string::npos) return cur;
@@ -15,7 +16,8 @@ const nlohmann::json* find_config_value(const nlohmann::json& config, const std:
   }
 }
 
-void set_config_value(nlohmann::json& config, const std::string& dotted, const nlohmann::json& value) {
+void set_config_value(nlohmann::json& config, const std::string& dotted,
+                      const nlohmann::json& value) {
   nlohmann::json* cur = &config;
   size_t start = 0;
   while (true) {

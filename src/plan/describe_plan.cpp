@@ -26,9 +26,12 @@ std::string params_str(const Params& p) {
 
 const char* kind_name(JobKind k) {
   switch (k) {
-    case JobKind::Merge: return "merge";
-    case JobKind::Pass: return "pass";
-    case JobKind::Copy: return "copy";
+    case JobKind::Merge:
+      return "merge";
+    case JobKind::Pass:
+      return "pass";
+    case JobKind::Copy:
+      return "copy";
   }
   return "?";
 }
@@ -73,12 +76,14 @@ std::string describe_plan(const MergePlan& plan, bool verbose) {
   if (verbose) {
     out += "tensors:\n";
     for (const auto& job : plan.jobs) {
-      out += fmt::format("  {} {} {} [{}] <-", job.output_name, kind_name(job.kind), dtype_name(job.out_dtype),
-                         fmt::join(job.shape, ", "));
+      out += fmt::format("  {} {} {} [{}] <-", job.output_name, kind_name(job.kind),
+                         dtype_name(job.out_dtype), fmt::join(job.shape, ", "));
       for (size_t i = 0; i < job.inputs.size(); ++i) {
         const auto& in = job.inputs[i];
-        out += fmt::format(" [{}]{}{}", in.model, in.tensor == job.output_name ? std::string() : fmt::format(":{}", in.tensor),
-                           int(i) == job.base ? "(base)" : "");
+        out += fmt::format(
+            " [{}]{}{}", in.model,
+            in.tensor == job.output_name ? std::string() : fmt::format(":{}", in.tensor),
+            int(i) == job.base ? "(base)" : "");
         if (!in.params.values().empty()) out += "{" + params_str(in.params) + "}";
       }
       if (!job.global.values().empty()) out += "  " + params_str(job.global);

@@ -1,6 +1,7 @@
-// A MergePlan: everything the executor needs, decided before any tensor data is read. One job per output
-// tensor, each with its inputs (model and tensor name), resolved parameters, shape and dtypes. Every user
-// error (recipe, paths, layer ranges, shapes) surfaces while planning; `mergeforge plan` prints the plan.
+// A MergePlan: everything the executor needs, decided before any tensor data is read. One job per
+// output tensor, each with its inputs (model and tensor name), resolved parameters, shape and
+// dtypes. Every user error (recipe, paths, layer ranges, shapes) surfaces while planning;
+// `mergeforge plan` prints the plan.
 #pragma once
 
 #include <cstdint>
@@ -73,9 +74,9 @@ struct MergeJob {
   int base = -1;  // index into inputs, -1 when none (or the method treats the base as an input)
   Params global;
   DType out_dtype = DType::F32;
-  bool compute_double = false;             // compute in double (float64 recipes)
-  std::optional<DType> round_inputs_to;    // inputs rounded to the recipe's half dtype on load
-  uint64_t seed_key = 0;                   // random methods: the counter-based generator's key
+  bool compute_double = false;           // compute in double (float64 recipes)
+  std::optional<DType> round_inputs_to;  // inputs rounded to the recipe's half dtype on load
+  uint64_t seed_key = 0;                 // random methods: the counter-based generator's key
   std::optional<VocabularyAlignment> vocabulary;  // re-index dimension 0 of every input first
 
   uint64_t numel() const;
@@ -95,9 +96,9 @@ struct PlanOptions {
 
 // The output vocabulary, with a tokenizer section (for `mergeforge plan` and the model card).
 struct VocabularySummary {
-  std::string source;  // "base", "union" or the source model
-  int64_t tokens = 0;  // tokens in the output tokenizer
-  int64_t rows = 0;    // rows of the vocabulary-indexed tensors (tokens, padded)
+  std::string source;            // "base", "union" or the source model
+  int64_t tokens = 0;            // tokens in the output tokenizer
+  int64_t rows = 0;              // rows of the vocabulary-indexed tensors (tokens, padded)
   std::vector<int64_t> lacking;  // per plan model: output tokens it does not have
 };
 

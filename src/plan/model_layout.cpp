@@ -77,7 +77,8 @@ ModelLayout infer_layout(const ModelSource& model) {
   for (const auto& name : model.tensor_names())
     if (auto ln = split_layer_name(name)) prefixes[ln->prefix].insert(ln->index);
 
-  // The block prefix: the one whose index count matches config.json, else the one with most indices.
+  // The block prefix: the one whose index count matches config.json, else the one with most
+  // indices.
   std::string best;
   size_t best_count = 0;
   for (const auto& [prefix, indices] : prefixes) {
@@ -103,7 +104,8 @@ ModelLayout infer_layout(const ModelSource& model) {
     layout.num_layers = counted;
     layout.layer_suffixes.resize(size_t(counted));
   } else if (config_layers) {
-    layout.num_layers = 0;  // e.g. config says layers but weights have none: only non-layer tensors merge
+    layout.num_layers =
+        0;  // e.g. config says layers but weights have none: only non-layer tensors merge
   }
 
   for (const auto& name : model.tensor_names()) {
@@ -117,8 +119,8 @@ ModelLayout infer_layout(const ModelSource& model) {
       if (layout.lm_head.empty()) layout.lm_head = name;
     } else if (is_embedding_name(name)) {
       layout.pre_weights.push_back(name);
-      bool positional = name.find("wpe.") != std::string::npos ||
-                        name.find("position") != std::string::npos;
+      bool positional =
+          name.find("wpe.") != std::string::npos || name.find("position") != std::string::npos;
       if (layout.embed_tokens.empty() && !positional) layout.embed_tokens = name;
     } else {
       layout.post_weights.push_back(name);

@@ -15,7 +15,8 @@ namespace {
 
 std::string lower(std::string_view s) {
   std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return out;
 }
 
@@ -24,16 +25,20 @@ std::optional<double> parse_double(std::string_view text) {
   if (s.empty()) return std::nullopt;
   char* end = nullptr;
   double v = std::strtod(s.c_str(), &end);
-  // strtod also reads "nan" and "inf", and overflows "1e999" to inf: none is a usable weight or density.
+  // strtod also reads "nan" and "inf", and overflows "1e999" to inf: none is a usable weight or
+  // density.
   if (end != s.c_str() + s.size() || !std::isfinite(v)) return std::nullopt;
   return v;
 }
 
 const char* type_name(ParamType type) {
   switch (type) {
-    case ParamType::Float: return "a finite number";
-    case ParamType::Int: return "a 32-bit integer";
-    case ParamType::Bool: return "true or false";
+    case ParamType::Float:
+      return "a finite number";
+    case ParamType::Int:
+      return "a 32-bit integer";
+    case ParamType::Bool:
+      return "true or false";
   }
   return "?";
 }
@@ -45,7 +50,8 @@ std::optional<double> parse_param_scalar(std::string_view text, ParamType type) 
     case ParamType::Float:
       return parse_double(text);
     case ParamType::Int: {
-      // Kernels convert integer parameters to int: a value outside its range would be undefined behaviour.
+      // Kernels convert integer parameters to int: a value outside its range would be undefined
+      // behaviour.
       auto v = parse_double(text);
       if (!v || std::floor(*v) != *v || std::fabs(*v) > double(std::numeric_limits<int32_t>::max()))
         return std::nullopt;

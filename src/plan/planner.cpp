@@ -1,6 +1,6 @@
-// Recipe + model headers -> MergePlan. Mirrors MergeKit's planning order: the recipe is normalised to
-// slices, embeddings come from the first slice, layers from each slice in turn, final norm and lm_head from
-// the last slice.
+// Recipe + model headers -> MergePlan. Mirrors MergeKit's planning order: the recipe is normalised
+// to slices, embeddings come from the first slice, layers from each slice in turn, final norm and
+// lm_head from the last slice.
 #include <algorithm>
 #include <filesystem>
 #include <set>
@@ -32,7 +32,8 @@ uint64_t MergeJob::working_bytes() const {
 uint64_t MergePlan::input_bytes() const {
   uint64_t total = 0;
   for (const auto& job : jobs)
-    for (const auto& in : job.inputs) total += models[in.model].source->find(in.tensor)->entry->nbytes();
+    for (const auto& in : job.inputs)
+      total += models[in.model].source->find(in.tensor)->entry->nbytes();
   return total;
 }
 
@@ -63,10 +64,15 @@ DType promote(DType a, DType b) {
   if (a == b) return a;
   auto rank = [](DType t) {
     switch (t) {
-      case DType::F64: return 4;
-      case DType::F32: return 3;
-      case DType::BF16: case DType::F16: return 2;
-      default: return 1;  // f8
+      case DType::F64:
+        return 4;
+      case DType::F32:
+        return 3;
+      case DType::BF16:
+      case DType::F16:
+        return 2;
+      default:
+        return 1;  // f8
     }
   };
   if (rank(a) != rank(b)) return rank(a) > rank(b) ? a : b;
@@ -107,7 +113,8 @@ class Planner {
       }
     }
     plan_non_layer(slices_.back(), /*pre=*/false);
-    if (plan_.jobs.empty()) fail(ErrorCode::InvalidConfig, "{}: the recipe selects no tensors", config_.file_label);
+    if (plan_.jobs.empty())
+      fail(ErrorCode::InvalidConfig, "{}: the recipe selects no tensors", config_.file_label);
     build_output_config(out_layer);
     vocabulary_.finish(plan_.output_config);
   }
@@ -141,8 +148,10 @@ class Planner {
     for (size_t i = 0; i < plan_.models.size(); ++i)
       if (keys_[i] == key) return i;
     if (!std::filesystem::is_directory(ref.path))
-      fail(ErrorCode::InvalidConfig, "{}: model `{}` is not a local directory (no hub access: "
-           "download it first)", config_.where(ref.mark), ref.text);
+      fail(ErrorCode::InvalidConfig,
+           "{}: model `{}` is not a local directory (no hub access: "
+           "download it first)",
+           config_.where(ref.mark), ref.text);
     PlannedModel m;
     m.ref = ref;
     m.source = ModelSource::open(ref.path);
@@ -166,7 +175,8 @@ class Planner {
         base_listed = base_listed || (top_base && *top_base == idx);
         slice.sources.push_back({idx, 0, &m.parameters, m.model.mark});
       }
-      if (top_base && !base_listed) slice.sources.push_back({*top_base, 0, nullptr, config_.base_model->mark});
+      if (top_base && !base_listed)
+        slice.sources.push_back({*top_base, 0, nullptr, config_.base_model->mark});
       int64_t layers = layouts_[slice.sources.front().model].num_layers;
       for (const auto& src : slice.sources) {
         int64_t n = layouts_[src.model].num_layers;
@@ -191,14 +201,16 @@ class Planner {
         size_t idx = open_model(src.model);
         int64_t n = layouts_[idx].num_layers;
         if (src.layer_end > n)
-          fail(ErrorCode::InvalidConfig, "{}: layer_range [{}, {}] is past the end of `{}`, which has {} layers",
+          fail(ErrorCode::InvalidConfig,
+               "{}: layer_range [{}, {}] is past the end of `{}`, which has {} layers",
                config_.where(src.range_mark), src.layer_start, src.layer_end, src.model.text, n);
         int64_t len = src.layer_end - src.layer_start;
         if (slice.length >= 0 && len != slice.length)
-          fail(ErrorCode::InvalidConfig,
-               "{}: every source of a slice must span the same number of layers ({} here, {} in the "
-               "first source)",
-               config_.where(src.range_mark), len, slice.length);
+          fail(
+              ErrorCode::InvalidConfig,
+              "{}: every source of a slice must span the same number of layers ({} here, {} in the "
+              "first source)",
+              config_.where(src.range_mark), len, slice.length);
         slice.length = len;
         slice.sources.push_back({idx, src.layer_start, &src.parameters, src.model.mark});
       }
@@ -223,7 +235,8 @@ class Planner {
       if (a != donor_arch)
         fail(ErrorCode::InvalidConfig,
              "{}: `{}` is a {} but `{}` is a {}; mixing architectures needs --allow-crimes",
-             config_.where(m.ref.mark), m.ref.text, a, plan_.models[plan_.donor].ref.text, donor_arch);
+             config_.where(m.ref.mark), m.ref.text, a, plan_.models[plan_.donor].ref.text,
+             donor_arch);
     }
   }
 
@@ -247,13 +260,14 @@ class Planner {
              where, info_->name, plan_.models[*slice.base].ref.text);
     }
     if (others < info_->min_models || (info_->max_models >= 0 && others > info_->max_models)) {
-      std::string expected = info_->max_models == info_->min_models
-                                 ? fmt::format("exactly {}", info_->min_models)
-                             : info_->max_models < 0 ? fmt::format("at least {}", info_->min_models)
-                                                     : fmt::format("{} to {}", info_->min_models, info_->max_models);
+      std::string expected =
+          info_->max_models == info_->min_models ? fmt::format("exactly {}", info_->min_models)
+          : info_->max_models < 0                ? fmt::format("at least {}", info_->min_models)
+                                  : fmt::format("{} to {}", info_->min_models, info_->max_models);
       fail(ErrorCode::InvalidConfig, "{}: `{}` takes {} model(s){} per {}, got {}", where,
            info_->name, expected, info_->base == BaseRole::Input ? "" : " besides the base",
-           config_.uses_slices ? fmt::format("slice (slice {})", index) : std::string("merge"), others);
+           config_.uses_slices ? fmt::format("slice (slice {})", index) : std::string("merge"),
+           others);
     }
   }
 
@@ -261,7 +275,8 @@ class Planner {
   std::optional<std::string> input_tensor(size_t model, const std::string& name) {
     const auto& src = *plan_.models[model].source;
     if (src.has(name)) return name;
-    if (is_lm_head_name(name) && !layouts_[model].embed_tokens.empty()) return layouts_[model].embed_tokens;
+    if (is_lm_head_name(name) && !layouts_[model].embed_tokens.empty())
+      return layouts_[model].embed_tokens;
     return std::nullopt;
   }
 
@@ -328,19 +343,21 @@ class Planner {
       switch (info_->partial) {
         case PartialInputs::MergePresent:
           if (uses_base && job.base < 0)
-            fail(ErrorCode::InvalidFile, "tensor `{}` is missing from the base model `{}`", out_name,
-                 plan_.models[*slice.base].ref.text);
+            fail(ErrorCode::InvalidFile, "tensor `{}` is missing from the base model `{}`",
+                 out_name, plan_.models[*slice.base].ref.text);
           break;
         case PartialInputs::PassSingle:
           if (job.inputs.size() != 1)
-            fail(ErrorCode::InvalidFile, "tensor `{}` is missing from {} and `{}` cannot merge a subset",
-                 out_name, missing, info_->name);
+            fail(ErrorCode::InvalidFile,
+                 "tensor `{}` is missing from {} and `{}` cannot merge a subset", out_name, missing,
+                 info_->name);
           job.kind = JobKind::Pass;
           break;
         case PartialInputs::PassBaseOnly:
           if (job.inputs.size() != 1 || job.base != 0)
-            fail(ErrorCode::InvalidFile, "tensor `{}` is missing from {} and `{}` cannot merge a subset",
-                 out_name, missing, info_->name);
+            fail(ErrorCode::InvalidFile,
+                 "tensor `{}` is missing from {} and `{}` cannot merge a subset", out_name, missing,
+                 info_->name);
           job.kind = JobKind::Pass;
           break;
         case PartialInputs::BaseOrOmit:
@@ -396,9 +413,9 @@ class Planner {
                        : "");
       }
       if (is_float(e.dtype) != float_inputs || (!float_inputs && e.dtype != first.dtype))
-        fail(ErrorCode::InvalidFile, "tensor `{}`: `{}` stores {} but `{}` stores {}", job.output_name,
-             plan_.models[job.inputs.front().model].ref.text, dtype_name(first.dtype),
-             plan_.models[in.model].ref.text, dtype_name(e.dtype));
+        fail(ErrorCode::InvalidFile, "tensor `{}`: `{}` stores {} but `{}` stores {}",
+             job.output_name, plan_.models[job.inputs.front().model].ref.text,
+             dtype_name(first.dtype), plan_.models[in.model].ref.text, dtype_name(e.dtype));
       if (float_inputs) promoted = promote(promoted, e.dtype);
     }
     if (realign) {
@@ -418,8 +435,8 @@ class Planner {
     job.out_dtype = config_.out_dtype.value_or(compute);
   }
 
-  void resolve_params(MergeJob& job, const NormalSlice& slice, const std::vector<size_t>& present_sources,
-                      double t) {
+  void resolve_params(MergeJob& job, const NormalSlice& slice,
+                      const std::vector<size_t>& present_sources, double t) {
     if (job.kind != JobKind::Merge) return;
     SettingLevels global_levels{{slice.params, &config_.parameters}};
     for (const auto& spec : info_->params) {
@@ -439,7 +456,8 @@ class Planner {
         if (spec.scope == ParamScope::PerNonBase && is_base) continue;
         auto v = resolve_parameter(spec, levels, job.inputs[i].tensor, t, config_);
         if (!v)
-          fail(ErrorCode::InvalidConfig, "{}: `{}` needs the parameter `{}` for model `{}` (tensor `{}`)",
+          fail(ErrorCode::InvalidConfig,
+               "{}: `{}` needs the parameter `{}` for model `{}` (tensor `{}`)",
                config_.where(src.mark), info_->name, spec.name, plan_.models[src.model].ref.text,
                job.inputs[i].tensor);
         job.inputs[i].params.set(spec.name, *v);
@@ -472,7 +490,8 @@ class Planner {
   }
 
   // Config fields with one entry per layer (layer_types, ...) follow their layers into the output.
-  void rebuild_per_layer_lists(nlohmann::json& cfg, const ModelLayout& donor_layout, int64_t out_layers) {
+  void rebuild_per_layer_lists(nlohmann::json& cfg, const ModelLayout& donor_layout,
+                               int64_t out_layers) {
     std::string scope;
     if (auto dot = donor_layout.num_layers_key.rfind('.'); dot != std::string::npos)
       scope = donor_layout.num_layers_key.substr(0, dot);
@@ -501,15 +520,16 @@ class Planner {
   const MergeConfig& config_;
   const PlanOptions& options_;
   const MethodInfo* info_ = nullptr;
-  std::vector<std::string> keys_;      // canonical paths, parallel to plan_.models
-  std::vector<ModelLayout> layouts_;   // parallel to plan_.models
+  std::vector<std::string> keys_;     // canonical paths, parallel to plan_.models
+  std::vector<ModelLayout> layouts_;  // parallel to plan_.models
   std::vector<NormalSlice> slices_;
   VocabularyPlanner vocabulary_;  // after layouts_: it keeps a reference to them
 };
 
 }  // namespace
 
-MergePlan make_plan(MergeConfig config, const MethodRegistry& registry, const PlanOptions& options) {
+MergePlan make_plan(MergeConfig config, const MethodRegistry& registry,
+                    const PlanOptions& options) {
   MergePlan plan;
   plan.config = std::move(config);
   Planner(plan, registry, options).run();

@@ -40,9 +40,10 @@ inline void write_model(const std::filesystem::path& dir, const nlohmann::json& 
   std::ofstream(dir / "model.safetensors", std::ios::binary) << bytes;
 }
 
-// A Llama-shaped toy: embed [V, H], per layer q_proj [H, H] and norm [H], final norm, optional lm_head.
-inline void write_toy_llama(const std::filesystem::path& dir, int layers, unsigned seed, bool lm_head = true,
-                            int hidden = 4, int vocab = 6) {
+// A Llama-shaped toy: embed [V, H], per layer q_proj [H, H] and norm [H], final norm, optional
+// lm_head.
+inline void write_toy_llama(const std::filesystem::path& dir, int layers, unsigned seed,
+                            bool lm_head = true, int hidden = 4, int vocab = 6) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> dist;
   auto make = [&](std::string name, std::vector<int64_t> shape) {
@@ -55,18 +56,20 @@ inline void write_toy_llama(const std::filesystem::path& dir, int layers, unsign
   std::vector<FixtureTensor> t;
   t.push_back(make("model.embed_tokens.weight", {vocab, hidden}));
   for (int l = 0; l < layers; ++l) {
-    t.push_back(make("model.layers." + std::to_string(l) + ".self_attn.q_proj.weight", {hidden, hidden}));
+    t.push_back(
+        make("model.layers." + std::to_string(l) + ".self_attn.q_proj.weight", {hidden, hidden}));
     t.push_back(make("model.layers." + std::to_string(l) + ".input_layernorm.weight", {hidden}));
   }
   t.push_back(make("model.norm.weight", {hidden}));
   if (lm_head) t.push_back(make("lm_head.weight", {vocab, hidden}));
-  nlohmann::json config = {{"model_type", "llama"},
-                           {"num_hidden_layers", layers},
-                           {"hidden_size", hidden},
-                           {"vocab_size", vocab},
-                           {"tie_word_embeddings", !lm_head},
-                           {"torch_dtype", "float32"},
-                           {"layer_types", std::vector<std::string>(size_t(layers), "full_attention")}};
+  nlohmann::json config = {
+      {"model_type", "llama"},
+      {"num_hidden_layers", layers},
+      {"hidden_size", hidden},
+      {"vocab_size", vocab},
+      {"tie_word_embeddings", !lm_head},
+      {"torch_dtype", "float32"},
+      {"layer_types", std::vector<std::string>(size_t(layers), "full_attention")}};
   for (int l = 0; l < layers; ++l) config["layer_types"][size_t(l)] = "kind" + std::to_string(l);
   write_model(dir, config, t);
 }

@@ -1,6 +1,6 @@
-// The executor on small plans built from toy models: identical bytes for any thread count and memory budget,
-// a cancel flag that stops it with ErrorCode::Interrupted, and a resumed merge that finishes an interrupted
-// one byte for byte. scripts/tsan.sh runs these under ThreadSanitizer.
+// The executor on small plans built from toy models: identical bytes for any thread count and
+// memory budget, a cancel flag that stops it with ErrorCode::Interrupted, and a resumed merge that
+// finishes an interrupted one byte for byte. scripts/tsan.sh runs these under ThreadSanitizer.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -28,8 +28,10 @@ using DirBytes = std::map<std::string, std::string>;  // file name -> contents
   std::string diff;
   for (const auto& [name, bytes] : a) {
     auto it = b.find(name);
-    if (it == b.end()) diff += " " + name + " (only in the first)";
-    else if (it->second != bytes) diff += " " + name + " (contents differ)";
+    if (it == b.end())
+      diff += " " + name + " (only in the first)";
+    else if (it->second != bytes)
+      diff += " " + name + " (contents differ)";
   }
   for (const auto& [name, bytes] : b)
     if (!a.count(name)) diff += " " + name + " (only in the second)";
@@ -62,7 +64,8 @@ class ExecutorTest : public ::testing::Test {
 
   MergePlan plan(const std::string& yaml) {
     std::string text = yaml;
-    for (size_t at; (at = text.find("$D")) != std::string::npos;) text.replace(at, 2, dir_.string());
+    for (size_t at; (at = text.find("$D")) != std::string::npos;)
+      text.replace(at, 2, dir_.string());
     PlanOptions options;
     options.random_seed = 1234;
     return make_plan(parse_recipe(text, "r.yml"), registry_, options);
@@ -231,7 +234,8 @@ TEST_F(ExecutorTest, ResumeRedoesATensorWhoseBytesWereDamaged) {
     writer.keep_partial();
     temp = writer.temp_dir();
   }
-  // Flip bytes of the first tensor's data (past the header) of the first shard: its checksum no longer holds.
+  // Flip bytes of the first tensor's data (past the header) of the first shard: its checksum no
+  // longer holds.
   std::vector<fs::path> shards;
   for (const auto& e : fs::directory_iterator(temp))
     if (e.path().extension() == ".safetensors") shards.push_back(e.path());

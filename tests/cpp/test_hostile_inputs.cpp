@@ -1,5 +1,6 @@
-// Inputs the fuzzers (fuzz/) found or target: each must be a user error with the parser's own code, never
-// another exception. Also the contracts of the pure JSON parsers of a model directory (model_metadata.hpp).
+// Inputs the fuzzers (fuzz/) found or target: each must be a user error with the parser's own code,
+// never another exception. Also the contracts of the pure JSON parsers of a model directory
+// (model_metadata.hpp).
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -38,8 +39,9 @@ std::span<const uint8_t> bytes(const std::string& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
-// Found by fuzz_safetensors and fuzz_index_config: nlohmann reports a number too large for a double as
-// out_of_range, not parse_error; it escaped the parsers and the command reported an internal error.
+// Found by fuzz_safetensors and fuzz_index_config: nlohmann reports a number too large for a double
+// as out_of_range, not parse_error; it escaped the parsers and the command reported an internal
+// error.
 TEST(HostileInputs, NumberOverflowIsInvalidJsonNotAnInternalError) {
   auto [code, msg] = error_of([] { parse_json_text(R"({"rope_theta": 1e400})", "m/config.json"); });
   EXPECT_EQ(code, ErrorCode::InvalidFile);
@@ -50,7 +52,8 @@ TEST(HostileInputs, NumberOverflowIsInvalidJsonNotAnInternalError) {
   EXPECT_EQ(code, ErrorCode::InvalidFile);
   EXPECT_NE(msg.find("header is not valid JSON"), std::string::npos) << msg;
 
-  std::tie(code, msg) = error_of([] { parse_shard_index(R"({"weight_map": {}, "x": -1e999})", "i.json"); });
+  std::tie(code, msg) =
+      error_of([] { parse_shard_index(R"({"weight_map": {}, "x": -1e999})", "i.json"); });
   EXPECT_EQ(code, ErrorCode::InvalidFile);
 }
 
@@ -74,17 +77,20 @@ TEST(HostileInputs, ShardIndexGroupsTensorsByShard) {
 }
 
 TEST(HostileInputs, ShardIndexKeepsShardsInsideTheModelDirectory) {
-  for (std::string_view shard : {"../x.safetensors", "/etc/passwd", "", "sub/../../x", "a\\u0000b"}) {
+  for (std::string_view shard :
+       {"../x.safetensors", "/etc/passwd", "", "sub/../../x", "a\\u0000b"}) {
     std::string text = fmt::format(R"({{"weight_map": {{"lm_head.weight": "{}"}}}})", shard);
     auto [code, msg] = error_of([&] { parse_shard_index(text, "i.json"); });
     EXPECT_EQ(code, ErrorCode::InvalidFile) << shard;
     EXPECT_NE(msg.find("lm_head.weight"), std::string::npos) << msg;
   }
-  EXPECT_EQ(parse_shard_index(R"({"weight_map": {"t": "sub/dir/s.safetensors"}})", "i.json").size(), 1u);
+  EXPECT_EQ(parse_shard_index(R"({"weight_map": {"t": "sub/dir/s.safetensors"}})", "i.json").size(),
+            1u);
 }
 
 TEST(HostileInputs, ShardIndexShapeErrorsNameTheFile) {
-  for (std::string_view text : {"[]", "{}", R"({"weight_map": []})", R"({"weight_map": {"t": 3}})"}) {
+  for (std::string_view text :
+       {"[]", "{}", R"({"weight_map": []})", R"({"weight_map": {"t": 3}})"}) {
     auto [code, msg] = error_of([&] { parse_shard_index(text, "i.json"); });
     EXPECT_EQ(code, ErrorCode::InvalidFile) << text;
     EXPECT_TRUE(msg.starts_with("i.json: ")) << msg;

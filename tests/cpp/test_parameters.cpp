@@ -13,10 +13,12 @@ const ParamSpec kCount{"count", ParamType::Int, ParamScope::Global, 1.0, ""};
 const ParamSpec kFlag{"flag", ParamType::Bool, ParamScope::Global, 0.0, ""};
 
 MergeConfig recipe(const std::string& params_yaml) {
-  return parse_recipe("merge_method: linear\nmodels:\n  - model: a\n    parameters:\n" + params_yaml, "r.yml");
+  return parse_recipe(
+      "merge_method: linear\nmodels:\n  - model: a\n    parameters:\n" + params_yaml, "r.yml");
 }
 
-double eval(const MergeConfig& c, const std::string& name, const ParamSpec& spec, std::string_view tensor, double t) {
+double eval(const MergeConfig& c, const std::string& name, const ParamSpec& spec,
+            std::string_view tensor, double t) {
   auto v = evaluate_setting(c.models[0].parameters.at(name), spec, tensor, t, c);
   EXPECT_TRUE(v.has_value());
   return v.value_or(-1);
@@ -69,7 +71,8 @@ TEST(Parameters, FirstMatchingFilterWinsAndValuesMayBeGradients) {
 
 TEST(Parameters, NoMatchFallsThroughToTheNextLevelThenTheDefault) {
   auto c = parse_recipe(
-      "merge_method: ties\nmodels:\n  - model: a\n    parameters:\n      density:\n        - filter: mlp\n"
+      "merge_method: ties\nmodels:\n  - model: a\n    parameters:\n      density:\n        - "
+      "filter: mlp\n"
       "          value: 0.3\n      weight: []\nparameters:\n  density: 0.7\n",
       "r.yml");
   SettingLevels levels{{&c.models[0].parameters, &c.parameters}};

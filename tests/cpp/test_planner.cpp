@@ -22,7 +22,8 @@ class PlannerTest : public ::testing::Test {
 
   MergePlan plan(const std::string& yaml, PlanOptions options = {}) {
     std::string text = yaml;
-    for (size_t at; (at = text.find("$D")) != std::string::npos;) text.replace(at, 2, dir_.string());
+    for (size_t at; (at = text.find("$D")) != std::string::npos;)
+      text.replace(at, 2, dir_.string());
     return make_plan(parse_recipe(text, "r.yml"), MethodRegistry::builtin(), options);
   }
 
@@ -60,10 +61,11 @@ models:
   EXPECT_EQ(p.jobs.size(), 11u);
   const auto& l1 = job(p, "model.layers.1.self_attn.q_proj.weight");
   ASSERT_EQ(l1.inputs.size(), 2u);
-  EXPECT_EQ(l1.base, 1);  // the base is appended last
+  EXPECT_EQ(l1.base, 1);                                             // the base is appended last
   EXPECT_NEAR(l1.inputs[0].params.get("weight"), 1.0 / 3.0, 1e-12);  // t = 1/3 in a 4-layer slice
   EXPECT_FALSE(l1.inputs[1].params.has("weight"));  // per-non-base parameters skip the base
-  EXPECT_DOUBLE_EQ(job(p, "model.embed_tokens.weight").inputs[0].params.get("weight"), 0.0);  // t = 0
+  EXPECT_DOUBLE_EQ(job(p, "model.embed_tokens.weight").inputs[0].params.get("weight"),
+                   0.0);  // t = 0
 }
 
 TEST_F(PlannerTest, FrankenmergeRenumbersLayersAndRebuildsPerLayerConfig) {
@@ -82,8 +84,10 @@ slices:
   EXPECT_EQ(l2.inputs[0].tensor, "model.layers.3.self_attn.q_proj.weight");
   EXPECT_EQ(p.models[l2.inputs[0].model].ref.path, (dir_ / "six").string());
   // embeddings from the first slice, final norm from the last
-  EXPECT_EQ(p.models[job(p, "model.embed_tokens.weight").inputs[0].model].ref.path, (dir_ / "a").string());
-  EXPECT_EQ(p.models[job(p, "model.norm.weight").inputs[0].model].ref.path, (dir_ / "six").string());
+  EXPECT_EQ(p.models[job(p, "model.embed_tokens.weight").inputs[0].model].ref.path,
+            (dir_ / "a").string());
+  EXPECT_EQ(p.models[job(p, "model.norm.weight").inputs[0].model].ref.path,
+            (dir_ / "six").string());
 }
 
 TEST_F(PlannerTest, MissingLmHeadIsTakenFromTheTiedEmbeddings) {
@@ -102,8 +106,9 @@ models:
 
 TEST_F(PlannerTest, NoInputStoresLmHeadSoNoneIsWritten) {
   testing::write_toy_llama(dir_ / "c", 4, 5, /*lm_head=*/false);
-  auto p = plan("merge_method: linear\nmodels:\n  - model: $D/b\n    parameters: {weight: 1}\n"
-                "  - model: $D/c\n    parameters: {weight: 1}\n");
+  auto p = plan(
+      "merge_method: linear\nmodels:\n  - model: $D/b\n    parameters: {weight: 1}\n"
+      "  - model: $D/c\n    parameters: {weight: 1}\n");
   for (const auto& j : p.jobs) EXPECT_NE(j.output_name, "lm_head.weight");
 }
 
@@ -133,7 +138,8 @@ TEST_F(PlannerTest, UserErrorsBeforeAnyTensorIsRead) {
   std::string msg;
   EXPECT_EQ(error_of("merge_method: nope\nmodels: [$D/a]\n", &msg), ErrorCode::InvalidConfig);
   EXPECT_NE(msg.find("r.yml:1:"), std::string::npos) << msg;
-  EXPECT_EQ(error_of("merge_method: linear\nmodels:\n  - model: $D/a\n", &msg), ErrorCode::InvalidConfig);
+  EXPECT_EQ(error_of("merge_method: linear\nmodels:\n  - model: $D/a\n", &msg),
+            ErrorCode::InvalidConfig);
   EXPECT_NE(msg.find("weight"), std::string::npos) << msg;
   EXPECT_NE(msg.find("r.yml:3:"), std::string::npos) << msg;
   EXPECT_EQ(error_of("merge_method: passthrough\nslices:\n  - sources:\n      - model: $D/a\n"
@@ -142,11 +148,15 @@ TEST_F(PlannerTest, UserErrorsBeforeAnyTensorIsRead) {
             ErrorCode::InvalidConfig);
   EXPECT_NE(msg.find("past the end"), std::string::npos) << msg;
   EXPECT_NE(msg.find("r.yml:5:"), std::string::npos) << msg;
-  EXPECT_EQ(error_of("merge_method: linear\nmodels:\n  - model: $D/missing\n    parameters: {weight: 1}\n", &msg),
-            ErrorCode::InvalidConfig);
+  EXPECT_EQ(
+      error_of(
+          "merge_method: linear\nmodels:\n  - model: $D/missing\n    parameters: {weight: 1}\n",
+          &msg),
+      ErrorCode::InvalidConfig);
   EXPECT_NE(msg.find("missing"), std::string::npos) << msg;
-  EXPECT_EQ(error_of("merge_method: ties\nmodels:\n  - model: $D/a\n    parameters: {weight: 1}\n", &msg),
-            ErrorCode::InvalidConfig);
+  EXPECT_EQ(
+      error_of("merge_method: ties\nmodels:\n  - model: $D/a\n    parameters: {weight: 1}\n", &msg),
+      ErrorCode::InvalidConfig);
   EXPECT_NE(msg.find("base_model"), std::string::npos) << msg;
   EXPECT_EQ(error_of("merge_method: linear\nmodels:\n  - model: $D/a\n    parameters: {weight: 1}\n"
                      "  - model: $D/six\n    parameters: {weight: 1}\n",
@@ -175,7 +185,8 @@ TEST_F(PlannerTest, ShapeMismatchNamesTensorAndModels) {
 }
 
 TEST_F(PlannerTest, UndeclaredParametersWarnOrFailWhenStrict) {
-  std::string yaml = "merge_method: linear\nmodels:\n  - model: $D/a\n    parameters: {weight: 1, density: 0.5}\n";
+  std::string yaml =
+      "merge_method: linear\nmodels:\n  - model: $D/a\n    parameters: {weight: 1, density: 0.5}\n";
   auto p = plan(yaml);
   ASSERT_EQ(p.warnings.size(), 1u);
   EXPECT_NE(p.warnings[0].find("density"), std::string::npos);
@@ -189,8 +200,9 @@ TEST_F(PlannerTest, MixingArchitecturesNeedsAllowCrimes) {
   auto config = nlohmann::json::parse(std::ifstream(dir_ / "b" / "config.json"));
   config["architectures"] = {"MistralForCausalLM"};
   std::ofstream(dir_ / "b" / "config.json") << config.dump();
-  std::string yaml = "merge_method: linear\nmodels:\n  - model: $D/a\n    parameters: {weight: 1}\n"
-                     "  - model: $D/b\n    parameters: {weight: 1}\n";
+  std::string yaml =
+      "merge_method: linear\nmodels:\n  - model: $D/a\n    parameters: {weight: 1}\n"
+      "  - model: $D/b\n    parameters: {weight: 1}\n";
   std::string msg;
   EXPECT_EQ(error_of(yaml, &msg), ErrorCode::InvalidConfig);
   EXPECT_NE(msg.find("--allow-crimes"), std::string::npos) << msg;
@@ -201,13 +213,16 @@ TEST_F(PlannerTest, MixingArchitecturesNeedsAllowCrimes) {
 }
 
 TEST_F(PlannerTest, DtypesFollowTheRecipe) {
-  auto p = plan("merge_method: linear\ndtype: bfloat16\nout_dtype: float16\nmodels:\n  - model: $D/a\n"
-                "    parameters: {weight: 1}\n");
+  auto p = plan(
+      "merge_method: linear\ndtype: bfloat16\nout_dtype: float16\nmodels:\n  - model: $D/a\n"
+      "    parameters: {weight: 1}\n");
   EXPECT_EQ(p.jobs[0].out_dtype, DType::F16);
   EXPECT_EQ(p.jobs[0].round_inputs_to, DType::BF16);
   EXPECT_FALSE(p.jobs[0].compute_double);
   EXPECT_EQ(p.output_config["dtype"], "float16");
-  auto d = plan("merge_method: linear\ndtype: float64\nmodels:\n  - model: $D/a\n    parameters: {weight: 1}\n");
+  auto d = plan(
+      "merge_method: linear\ndtype: float64\nmodels:\n  - model: $D/a\n    parameters: {weight: "
+      "1}\n");
   EXPECT_TRUE(d.jobs[0].compute_double);
   EXPECT_EQ(d.jobs[0].out_dtype, DType::F64);
 }

@@ -80,7 +80,8 @@ TEST(Recipe, UnknownKeysAreRecordedWithTheirLine) {
 
 TEST(Recipe, SyntaxErrorNamesTheLine) {
   std::string msg;
-  EXPECT_EQ(code_of("merge_method: linear\nmodels:\n  - model: [a\n", &msg), ErrorCode::InvalidConfig);
+  EXPECT_EQ(code_of("merge_method: linear\nmodels:\n  - model: [a\n", &msg),
+            ErrorCode::InvalidConfig);
   EXPECT_NE(msg.find("r.yml:"), std::string::npos) << msg;
   EXPECT_NE(msg.find("YAML syntax error"), std::string::npos) << msg;
 }
@@ -90,21 +91,28 @@ TEST(Recipe, SchemaErrors) {
   EXPECT_EQ(code_of("models: [a]\n", &msg), ErrorCode::InvalidConfig);
   EXPECT_NE(msg.find("merge_method"), std::string::npos);
   EXPECT_EQ(code_of("merge_method: linear\n"), ErrorCode::InvalidConfig);
-  EXPECT_EQ(code_of("merge_method: linear\nmodels: [a]\nslices: [{sources: [{model: a, layer_range: [0, 1]}]}]\n"),
+  EXPECT_EQ(code_of("merge_method: linear\nmodels: [a]\nslices: [{sources: [{model: a, "
+                    "layer_range: [0, 1]}]}]\n"),
             ErrorCode::InvalidConfig);
-  EXPECT_EQ(code_of("merge_method: linear\nmodels: [a]\ndtype: float8\n", &msg), ErrorCode::InvalidConfig);
+  EXPECT_EQ(code_of("merge_method: linear\nmodels: [a]\ndtype: float8\n", &msg),
+            ErrorCode::InvalidConfig);
   EXPECT_NE(msg.find("r.yml:3:"), std::string::npos) << msg;
-  EXPECT_EQ(code_of("merge_method: passthrough\nslices:\n  - sources:\n      - model: a\n        layer_range: [4, 2]\n",
+  EXPECT_EQ(code_of("merge_method: passthrough\nslices:\n  - sources:\n      - model: a\n        "
+                    "layer_range: [4, 2]\n",
                     &msg),
             ErrorCode::InvalidConfig);
   EXPECT_NE(msg.find("r.yml:5:"), std::string::npos) << msg;
-  EXPECT_EQ(code_of("merge_method: passthrough\nslices:\n  - sources:\n      - model: a\n        layer_range: [0]\n"),
+  EXPECT_EQ(code_of("merge_method: passthrough\nslices:\n  - sources:\n      - model: a\n        "
+                    "layer_range: [0]\n"),
             ErrorCode::InvalidConfig);
-  EXPECT_EQ(code_of("merge_method: linear\nmodels: [a]\ntokenizer_source: base\ntokenizer: {source: union}\n"),
+  EXPECT_EQ(code_of("merge_method: linear\nmodels: [a]\ntokenizer_source: base\ntokenizer: "
+                    "{source: union}\n"),
             ErrorCode::InvalidConfig);
   EXPECT_EQ(code_of("merge_method: linear\nmodels: [a+lora]\n"), ErrorCode::Unsupported);
-  EXPECT_EQ(code_of("merge_method: linear\nmodels: [{model: {model: a, lora: b}}]\n"), ErrorCode::Unsupported);
-  EXPECT_EQ(code_of("merge_method: linear\nmodules: {text: {models: [a]}}\n"), ErrorCode::Unsupported);
+  EXPECT_EQ(code_of("merge_method: linear\nmodels: [{model: {model: a, lora: b}}]\n"),
+            ErrorCode::Unsupported);
+  EXPECT_EQ(code_of("merge_method: linear\nmodules: {text: {models: [a]}}\n"),
+            ErrorCode::Unsupported);
 }
 
 }  // namespace
