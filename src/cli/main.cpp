@@ -155,6 +155,10 @@ int run_merge(const MergeOptionsCli& o) {
   auto registry = mf::MethodRegistry::builtin();
   mf::MergePlan plan = mf::make_plan(mf::load_recipe(o.recipe), registry, plan_options(o));
   print_warnings(plan);
+  mf::ExecOptions exec;
+  exec.threads = o.threads;
+  exec.max_memory = parse_memory(o.max_memory);
+  mf::check_memory_budget(plan, exec);
   mf::OutputOptions out_opts;
   out_opts.max_shard_bytes = mf::parse_shard_size(o.out_shard_size);
   out_opts.copy_tokenizer = o.copy_tokenizer;
@@ -163,9 +167,6 @@ int run_merge(const MergeOptionsCli& o) {
   mf::OutputWriter writer(plan, o.out_dir, out_opts);
 
   mf::ProgressReporter progress(plan.jobs.size(), plan.output_bytes(), o.quiet);
-  mf::ExecOptions exec;
-  exec.threads = o.threads;
-  exec.max_memory = parse_memory(o.max_memory);
   exec.cancel = &g_interrupted;
   exec.on_progress = [&](size_t done, uint64_t bytes) { progress.update(done, bytes); };
   exec.on_warning = [](const std::string& w) { fmt::print(stderr, "warning: {}\n", w); };

@@ -40,4 +40,33 @@ uint64_t checksum64(std::span<const uint8_t> bytes) {
   return mix(h ^ uint64_t(n));
 }
 
+namespace {
+
+// The multiplier of the word at `word` (its offset / 8): odd, so a word's product changes with it.
+inline uint64_t word_multiplier(uint64_t word) {
+  return mix(word * kMul + 0x632BE59BD9B4E019ull) | 1;
+}
+
+}  // namespace
+
+uint64_t tensor_checksum(std::span<const uint8_t> bytes, uint64_t offset) {
+  // A word cut by a piece boundary contributes its bytes shifted to their lanes; the products of
+  // the parts add up to the product of the whole word.
+  uint64_t sum = 0;
+  const uint8_t* p = bytes.data();
+  size_t n = bytes.size();
+  while (n > 0 && offset % 8 != 0) {
+    sum += (uint64_t(*p) << (8 * (offset % 8))) * word_multiplier(offset / 8);
+    ++p, ++offset, --n;
+  }
+  for (; n >= 8; p += 8, offset += 8, n -= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    sum += w * word_multiplier(offset / 8);
+  }
+  for (; n > 0; ++p, ++offset, --n)
+    sum += (uint64_t(*p) << (8 * (offset % 8))) * word_multiplier(offset / 8);
+  return sum;
+}
+
 }  // namespace mf

@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "exec/job_stream.hpp"
 #include "exec/vocabulary_alignment.hpp"
+#include "exec/worker_pool.hpp"
 
 namespace mf {
 
@@ -99,7 +101,15 @@ std::vector<uint8_t> run_float_job(const MergePlan& plan, const MergeJob& job,
   return out_bytes;
 }
 
-std::vector<uint8_t> run_copy_job(const MergePlan& plan, const MergeJob& job) {
+// A whole-tensor job: loaded, merged and written in one piece.
+std::vector<uint8_t> run_whole_job(const MergePlan& plan, const MergeJob& job,
+                                   const ExecOptions& options) {
+  return job.compute_double ? run_float_job<double>(plan, job, options)
+                            : run_float_job<float>(plan, job, options);
+}
+
+void run_copy_job(const MergePlan& plan, size_t j, OutputWriter& writer) {
+  const MergeJob& job = plan.jobs[j];
   auto first =
       plan.models[job.inputs.front().model].source->find(job.inputs.front().tensor)->bytes();
   for (size_t i = 1; i < job.inputs.size(); ++i) {
@@ -111,14 +121,7 @@ std::vector<uint8_t> run_copy_job(const MergePlan& plan, const MergeJob& job) {
            job.output_name, plan.models[job.inputs.front().model].ref.text,
            plan.models[job.inputs[i].model].ref.text);
   }
-  return {first.begin(), first.end()};
-}
-
-std::vector<uint8_t> run_job(const MergePlan& plan, const MergeJob& job,
-                             const ExecOptions& options) {
-  if (job.kind == JobKind::Copy) return run_copy_job(plan, job);
-  return job.compute_double ? run_float_job<double>(plan, job, options)
-                            : run_float_job<float>(plan, job, options);
+  writer.write_tensor(j, first);
 }
 
 // Errors from a kernel or a read name the tensor they happened on.
@@ -134,70 +137,182 @@ std::exception_ptr annotate(std::exception_ptr error, const std::string& tensor)
   }
 }
 
+bool is_streamed(const MergePlan& plan, const MergeJob& job) {
+  if (job.vocabulary || job.kind == JobKind::Copy) return false;
+  return job.kind == JobKind::Pass || plan.method->streams();
+}
+
+// Chunk elements of a streamed job: about kChunkElements, less when the budget is small.
+constexpr size_t kChunkElements = size_t(1) << 18;
+
+size_t granule(const MergePlan& plan, const MergeJob& job) {
+  return job.kind == JobKind::Merge ? plan.method->chunk_granule(job.shape) : 1;
+}
+
+// Bytes one worker holds for a chunk of `chunk` elements: the inputs, the output and the kernel's
+// scratch (task vectors and masks; two more chunks per input at most), in the compute type.
+uint64_t chunk_bytes(const MergeJob& job, size_t chunk) {
+  const uint64_t per = job.compute_double ? 8 : 4;
+  return chunk * (per * (3 * job.inputs.size() + 1) + dtype_size(job.out_dtype));
+}
+
+ChunkLayout chunk_layout(const MergePlan& plan, const MergeJob& job, int workers,
+                         uint64_t max_memory) {
+  size_t target = kChunkElements;
+  while (target > 1024 && chunk_bytes(job, target) * uint64_t(workers) > max_memory / 2)
+    target /= 2;
+  return ChunkLayout(job.numel(), granule(plan, job), target);
+}
+
+int thread_count(const ExecOptions& options) {
+  return options.threads > 0 ? options.threads
+                             : int(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+template <class T>
+void run_streamed_job(const MergePlan& plan, size_t j, OutputWriter& writer, WorkerPool& pool,
+                      std::vector<ChunkBuffers<T>>& buffers, const ExecOptions& options) {
+  const MergeJob& job = plan.jobs[j];
+  JobStream<T> stream(plan, j, writer, pool, buffers,
+                      chunk_layout(plan, job, pool.size(), options.max_memory));
+  if (job.kind == JobKind::Pass) {
+    stream.write_each_chunk(
+        [](const Chunk<T>& c, T* out) { std::copy(c.inputs[0], c.inputs[0] + c.count, out); });
+  } else {
+    std::vector<Params> per_input;
+    for (const auto& in : job.inputs) per_input.push_back(in.params);
+    TensorArgs args;
+    args.tensor_name = job.output_name;
+    args.shape = job.shape;
+    args.base = job.base;
+    args.per_input = per_input;
+    args.global = &job.global;
+    args.seed = job.seed_key;
+    plan.method->merge_stream(args, stream);
+  }
+  writer.finish_tensor(j);
+  const std::vector<size_t> non_finite = stream.non_finite();
+  for (size_t i = 0; i < non_finite.size(); ++i)
+    if (non_finite[i] && options.on_warning)
+      options.on_warning(fmt::format("tensor `{}` of `{}` holds {} NaN or infinite value(s)",
+                                     job.inputs[i].tensor,
+                                     plan.models[job.inputs[i].model].ref.text, non_finite[i]));
+}
+
+// The input bytes of a job, for read-ahead and release.
+template <class Visit>
+void for_each_input_range(const MergePlan& plan, const MergeJob& job, Visit visit) {
+  for (const JobInput& in : job.inputs) {
+    TensorLocation loc = *plan.models[in.model].source->find(in.tensor);
+    visit(*loc.file, loc.data_offset, loc.entry->nbytes());
+  }
+}
+
 }  // namespace
 
+void check_memory_budget(const MergePlan& plan, const ExecOptions& options) {
+  const int workers = thread_count(options);
+  for (const MergeJob& job : plan.jobs) {
+    uint64_t need = 0;
+    std::string how;
+    if (is_streamed(plan, job)) {
+      const ChunkLayout layout = chunk_layout(plan, job, workers, options.max_memory);
+      need = chunk_bytes(job, layout.chunk) * uint64_t(workers);
+      how = fmt::format("in chunks of {} elements on {} threads", layout.chunk, workers);
+    } else if (job.kind != JobKind::Copy) {
+      need = job.working_bytes();
+      how = job.vocabulary
+                ? "whole, to re-index its vocabulary rows"
+                : fmt::format("whole (method `{}` does not stream)", plan.method->info().name);
+    }
+    if (need > options.max_memory)
+      fail(ErrorCode::OverBudget,
+           "tensor `{}` needs {:.1f} MiB to merge {}, over --max-memory ({:.1f} MiB); raise "
+           "--max-memory to at least {:.0f}M",
+           job.output_name, double(need) / (1 << 20), how, double(options.max_memory) / (1 << 20),
+           std::ceil(double(need) / (1 << 20)));
+  }
+}
+
 void execute_plan(const MergePlan& plan, OutputWriter& writer, const ExecOptions& options) {
-  int threads = options.threads > 0 ? options.threads
-                                    : int(std::max(1u, std::thread::hardware_concurrency()));
+  WorkerPool pool(thread_count(options));
   MemoryBudget budget(options.max_memory);
   // Jobs a resumed merge already holds are counted as done up front.
-  std::vector<size_t> todo;
-  size_t already = 0;
-  uint64_t already_bytes = 0;
+  std::vector<size_t> whole, streamed;
+  size_t done = 0;
+  uint64_t written = 0;
   for (size_t j = 0; j < plan.jobs.size(); ++j) {
     if (writer.jobs_done()[j]) {
-      ++already;
-      already_bytes += plan.jobs[j].output_bytes();
+      ++done;
+      written += plan.jobs[j].output_bytes();
     } else {
-      todo.push_back(j);
+      (is_streamed(plan, plan.jobs[j]) ? streamed : whole).push_back(j);
     }
   }
-  std::atomic<size_t> next{0};
-  std::atomic<size_t> done{already};
-  std::atomic<uint64_t> written{already_bytes};
-  std::atomic<bool> failed{false};
-  std::mutex error_mutex;
-  std::exception_ptr first_error;
-
-  auto worker = [&] {
-    while (!failed.load()) {
-      if (options.cancel && options.cancel->load()) {
-        failed = true;
-        std::lock_guard lock(error_mutex);
-        if (!first_error)
-          first_error = std::make_exception_ptr(
-              Error(ErrorCode::Interrupted, "stopped by a signal (Ctrl-C or SIGTERM)"));
-        return;
-      }
-      size_t t = next.fetch_add(1);
-      if (t >= todo.size()) return;
-      size_t j = todo[t];
-      const MergeJob& job = plan.jobs[j];
-      uint64_t need = job.working_bytes();
-      budget.acquire(need);
-      try {
-        std::vector<uint8_t> bytes = run_job(plan, job, options);
-        writer.write_tensor(j, bytes);
-        budget.release(need);
-      } catch (...) {
-        budget.release(need);
-        failed = true;
-        std::lock_guard lock(error_mutex);
-        if (!first_error) first_error = annotate(std::current_exception(), job.output_name);
-        return;
-      }
-      size_t d = done.fetch_add(1) + 1;
-      uint64_t w = written.fetch_add(job.output_bytes()) + job.output_bytes();
-      if (options.on_progress) options.on_progress(d, w);
-    }
+  std::mutex progress_mutex;
+  auto finished = [&](size_t j) {
+    std::lock_guard lock(progress_mutex);
+    ++done;
+    written += plan.jobs[j].output_bytes();
+    if (options.on_progress) options.on_progress(done, written);
   };
-
-  threads = std::min<int>(threads, int(std::max<size_t>(1, todo.size())));
-  std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
-  if (first_error) std::rethrow_exception(first_error);
+  auto check_cancel = [&] {
+    if (options.cancel && options.cancel->load())
+      fail(ErrorCode::Interrupted, "stopped by a signal (Ctrl-C or SIGTERM)");
+  };
+  size_t current = SIZE_MAX;
+  try {
+    // Whole-tensor jobs run side by side, admitted while their memory fits the budget.
+    pool.parallel_for(whole.size(), [&](size_t t, int) {
+      check_cancel();
+      const size_t j = whole[t];
+      const MergeJob& job = plan.jobs[j];
+      try {
+        if (job.kind == JobKind::Copy) {
+          run_copy_job(plan, j, writer);
+        } else {
+          const uint64_t need = job.working_bytes();
+          budget.acquire(need);
+          std::vector<uint8_t> bytes;
+          try {
+            bytes = run_whole_job(plan, job, options);
+          } catch (...) {
+            budget.release(need);
+            throw;
+          }
+          budget.release(need);
+          writer.write_tensor(j, bytes);
+        }
+      } catch (...) {
+        std::rethrow_exception(annotate(std::current_exception(), job.output_name));
+      }
+      finished(j);
+    });
+    // Streamed jobs one at a time, each split across the workers; the next job's inputs are read
+    // ahead while this one computes, and this one's input pages are let go when it is done.
+    std::vector<ChunkBuffers<float>> float_buffers(pool.size());
+    std::vector<ChunkBuffers<double>> double_buffers(pool.size());
+    for (size_t t = 0; t < streamed.size(); ++t) {
+      check_cancel();
+      current = streamed[t];
+      const MergeJob& job = plan.jobs[current];
+      if (t + 1 < streamed.size())
+        for_each_input_range(
+            plan, plan.jobs[streamed[t + 1]],
+            [](const MappedFile& f, uint64_t at, uint64_t n) { f.prefetch(at, n); });
+      if (job.compute_double)
+        run_streamed_job<double>(plan, current, writer, pool, double_buffers, options);
+      else
+        run_streamed_job<float>(plan, current, writer, pool, float_buffers, options);
+      for_each_input_range(plan, job,
+                           [](const MappedFile& f, uint64_t at, uint64_t n) { f.release(at, n); });
+      finished(current);
+    }
+  } catch (...) {
+    if (current != SIZE_MAX)
+      std::rethrow_exception(annotate(std::current_exception(), plan.jobs[current].output_name));
+    throw;
+  }
 }
 
 }  // namespace mf

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -148,6 +149,7 @@ OutputWriter::OutputWriter(const MergePlan& plan, std::string out_dir, OutputOpt
   }
   placements_.resize(plan.jobs.size());
   done_.assign(plan.jobs.size(), false);
+  checksums_ = std::make_unique<std::atomic<uint64_t>[]>(plan.jobs.size());
   const std::map<std::string, std::string> metadata{{"format", "pt"}};
   for (size_t s = 0; s < groups.size(); ++s) {
     Shard shard;
@@ -268,7 +270,7 @@ bool OutputWriter::reopen(const std::string& fingerprint) {
     buffer.resize(p.bytes);
     if (::pread(shards_[p.shard].fd, buffer.data(), p.bytes, off_t(p.offset)) != ssize_t(p.bytes))
       continue;
-    if (checksum64(buffer) != sum) continue;
+    if (tensor_checksum(buffer) != sum) continue;
     done_[job] = true;
     ++kept;
   }
@@ -291,15 +293,25 @@ OutputWriter::~OutputWriter() {
 }
 
 void OutputWriter::write_tensor(size_t job, std::span<const uint8_t> bytes) {
-  const Placement& p = placements_.at(job);
-  if (bytes.size() != p.bytes)
+  if (bytes.size() != placements_.at(job).bytes)
     fail(ErrorCode::Internal, "tensor `{}`: {} bytes computed, {} planned",
-         plan_.jobs[job].output_name, bytes.size(), p.bytes);
+         plan_.jobs[job].output_name, bytes.size(), placements_[job].bytes);
+  write_piece(job, 0, bytes);
+  finish_tensor(job);
+}
+
+void OutputWriter::write_piece(size_t job, uint64_t offset, std::span<const uint8_t> bytes) {
+  const Placement& p = placements_.at(job);
+  assert(offset + bytes.size() <= p.bytes);
   const Shard& s = shards_[p.shard];
-  write_all(s.fd, bytes.data(), bytes.size(), p.offset, shard_path(s));
+  write_all(s.fd, bytes.data(), bytes.size(), p.offset + offset, shard_path(s));
+  checksums_[job].fetch_add(tensor_checksum(bytes, offset));
+}
+
+void OutputWriter::finish_tensor(size_t job) {
   // Recorded only after the data is written: a journal entry always describes bytes on disk. One
   // write(2) of one short line on an O_APPEND descriptor, so concurrent workers never interleave.
-  std::string line = fmt::format("{} {:016x}\n", job, checksum64(bytes));
+  std::string line = fmt::format("{} {:016x}\n", job, checksums_[job].load());
   ssize_t w = ::write(journal_fd_, line.data(), line.size());
   if (w != ssize_t(line.size()))  // a short write sets no errno: the disk filled up mid-line
     io_fail("writing the journal", (fs::path(temp_dir_) / kJournalFile).string(),

@@ -5,7 +5,9 @@
 // complete-looking output.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -39,6 +41,10 @@ class OutputWriter {
   // Thread-safe: writes job `job`'s tensor bytes (exactly its output size) at its place, then
   // records its checksum in the journal.
   void write_tensor(size_t job, std::span<const uint8_t> bytes);
+  // The same in pieces (a streamed tensor's chunks, from any thread, in any order): each piece at
+  // its byte offset within the tensor, then finish_tensor() once every byte is written.
+  void write_piece(size_t job, uint64_t offset, std::span<const uint8_t> bytes);
+  void finish_tensor(size_t job);
   // Jobs whose tensors a resumed partial merge already holds intact (all false for a fresh start).
   const std::vector<bool>& jobs_done() const { return done_; }
   // Leave the temporary directory for a later --resume (after an interruption).
@@ -74,6 +80,8 @@ class OutputWriter {
   std::vector<Shard> shards_;
   std::vector<Placement> placements_;  // per job
   std::vector<bool> done_;             // per job: already intact on disk (resume)
+  // Per job: the tensor_checksum of the pieces written so far.
+  std::unique_ptr<std::atomic<uint64_t>[]> checksums_;
   int journal_fd_ = -1;
   bool finished_ = false;
   bool keep_partial_ = false;

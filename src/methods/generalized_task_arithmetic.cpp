@@ -44,7 +44,7 @@ MethodInfo describe(const TaskArithmeticVariant& v) {
   return info;
 }
 
-class GeneralizedTaskArithmetic : public MethodWithKernel<GeneralizedTaskArithmetic> {
+class GeneralizedTaskArithmetic : public StreamingKernel<GeneralizedTaskArithmetic> {
  public:
   explicit GeneralizedTaskArithmetic(TaskArithmeticVariant variant)
       : variant_(std::move(variant)), info_(describe(variant_)) {}
@@ -58,38 +58,61 @@ class GeneralizedTaskArithmetic : public MethodWithKernel<GeneralizedTaskArithme
         check_della_probability_band(per_input[i].get("density"), per_input[i].get("epsilon"));
   }
 
-  template <class T>
-  void run(const MergeArgs<T>& args) const {
-    const size_t n = args.numel();
-    const int count = int(args.inputs.size());
-    assert(args.base >= 0 && args.base < count && "the planner guarantees a base");
-    assert(args.per_input.size() == args.inputs.size() && args.global != nullptr);
-    const T* base = args.inputs[args.base];
+  size_t chunk_granule(std::span<const int64_t> shape) const override {
+    return TaskVectorSparsifier<float>::granule(variant_.sparsifier, shape);
+  }
 
-    // Task vectors are built and sparsified in place: the input buffers are scratch.
-    std::vector<const T*> deltas;
+  template <class T>
+  void stream(const TensorArgs& args, TensorStream<T>& stream) const {
+    const int count = int(args.input_count());
+    const int base = args.base;
+    assert(base >= 0 && base < count && "the planner guarantees a base");
+    assert(args.global != nullptr);
+
+    std::vector<int> models;  // the inputs other than the base, one task vector each
+    std::vector<SparsifyParams> sparsify;
     std::vector<T> weights;  // rounded to T like the deltas they scale
     for (int i = 0; i < count; ++i) {
-      if (i == args.base) continue;
-      T* x = args.inputs[i];
-      for (size_t e = 0; e < n; ++e) x[e] -= base[e];
+      if (i == base) continue;
       const Params& p = args.per_input[i];
-      SparsifyParams sparsify;
-      sparsify.density = p.get("density");
-      if (variant_.sparsifier == Sparsifier::MagnitudeOutliers) sparsify.gamma = p.get("gamma");
-      if (variant_.sparsifier == Sparsifier::DellaMagprune) sparsify.epsilon = p.get("epsilon");
-      sparsify.rescale = args.global->flag("rescale");
+      SparsifyParams s;
+      s.density = p.get("density");
+      if (variant_.sparsifier == Sparsifier::MagnitudeOutliers) s.gamma = p.get("gamma");
+      if (variant_.sparsifier == Sparsifier::DellaMagprune) s.epsilon = p.get("epsilon");
+      s.rescale = args.global->flag("rescale");
       // Each model draws its own mask from the tensor's key.
-      sparsify.key = stream_key(args.seed, uint64_t(i));
-      sparsify_task_vector(std::span<T>(x, n), args.shape, variant_.sparsifier, sparsify);
-      deltas.push_back(x);
+      s.key = stream_key(args.seed, uint64_t(i));
+      models.push_back(i);
+      sparsify.push_back(s);
       weights.push_back(T(p.get("weight")));
     }
-    if (deltas.empty()) {
-      std::copy(base, base + n, args.out);
+    if (models.empty()) {
+      stream.write_each_chunk([&](const Chunk<T>& c, T* out) {
+        std::copy(c.inputs[base], c.inputs[base] + c.count, out);
+      });
       return;
     }
-    combine(args, base, deltas, weights);
+    // d_i = x_i - base in T, into per-thread scratch.
+    const ChunkVectors<T> task_vectors = [&](const Chunk<T>& c, std::vector<std::span<T>>& out) {
+      thread_local std::vector<T> scratch;
+      scratch.resize(models.size() * c.count);
+      out.resize(models.size());
+      const T* b = c.inputs[base];
+      for (size_t v = 0; v < models.size(); ++v) {
+        T* d = scratch.data() + v * c.count;
+        const T* x = c.inputs[models[v]];
+        for (size_t e = 0; e < c.count; ++e) d[e] = x[e] - b[e];
+        out[v] = std::span<T>(d, c.count);
+      }
+    };
+    const TaskVectorSparsifier<T> sparsifier(variant_.sparsifier, std::move(sparsify), args.shape,
+                                             stream, task_vectors);
+    stream.write_each_chunk([&](const Chunk<T>& c, T* out) {
+      thread_local std::vector<std::span<T>> deltas;
+      task_vectors(c, deltas);
+      for (size_t v = 0; v < deltas.size(); ++v) sparsifier.apply(c, v, deltas[v]);
+      combine(args, c.count, c.inputs[base], deltas, weights, out);
+    });
   }
 
  private:
@@ -98,10 +121,10 @@ class GeneralizedTaskArithmetic : public MethodWithKernel<GeneralizedTaskArithme
   // in blocks with the models in the outer loop, so the inner loops are plain vectorizable array
   // arithmetic.
   template <class T>
-  void combine(const MergeArgs<T>& args, const T* base, const std::vector<const T*>& deltas,
-               const std::vector<T>& weights) const {
+  void combine(const TensorArgs& args, size_t n, const T* base,
+               const std::vector<std::span<T>>& deltas, const std::vector<T>& weights,
+               T* result) const {
     constexpr size_t kBlock = 512;
-    const size_t n = args.numel();
     const bool normalize = args.global->flag("normalize");
     const double lambda = args.global->get("lambda");
     const bool vote = variant_.consensus == SignConsensus::Sum;
@@ -120,7 +143,7 @@ class GeneralizedTaskArithmetic : public MethodWithKernel<GeneralizedTaskArithme
         std::fill(majority, majority + count, 0.0);
         for (size_t i = 0; i < deltas.size(); ++i) {
           const double w = double(weights[i]);
-          const T* d = deltas[i] + start;
+          const T* d = deltas[i].data() + start;
           for (size_t e = 0; e < count; ++e) majority[e] += w * double(d[e]);
         }
         for (size_t e = 0; e < count; ++e) majority[e] = majority[e] >= 0 ? 1.0 : -1.0;
@@ -128,7 +151,7 @@ class GeneralizedTaskArithmetic : public MethodWithKernel<GeneralizedTaskArithme
         // Only deltas of the majority's sign count; a zero agrees with neither sign.
         for (size_t i = 0; i < deltas.size(); ++i) {
           const double w = double(weights[i]);
-          const T* d = deltas[i] + start;
+          const T* d = deltas[i].data() + start;
           for (size_t e = 0; e < count; ++e) {
             const double wd = w * double(d[e]);
             const bool agrees = wd * majority[e] > 0;
@@ -140,13 +163,13 @@ class GeneralizedTaskArithmetic : public MethodWithKernel<GeneralizedTaskArithme
       } else {
         for (size_t i = 0; i < deltas.size(); ++i) {
           const double w = double(weights[i]);
-          const T* d = deltas[i] + start;
+          const T* d = deltas[i].data() + start;
           for (size_t e = 0; e < count; ++e) mixed[e] += w * double(d[e]);
         }
         std::fill(divisor, divisor + count, weight_sum);
       }
       const T* b = base + start;
-      T* out = args.out + start;
+      T* out = result + start;
       if (normalize) {
         for (size_t e = 0; e < count; ++e)
           out[e] = T(double(b[e]) + mixed[e] / divisor[e] * lambda);

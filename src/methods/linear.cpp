@@ -12,7 +12,7 @@ namespace mf {
 
 namespace {
 
-class Linear : public MethodWithKernel<Linear> {
+class Linear : public StreamingKernel<Linear> {
  public:
   const MethodInfo& info() const override {
     static const MethodInfo info = [] {
@@ -52,23 +52,26 @@ class Linear : public MethodWithKernel<Linear> {
   }
 
   template <class T>
-  void run(const MergeArgs<T>& args) const {
-    const size_t n = args.numel();
-    assert(!args.inputs.empty() && args.per_input.size() == args.inputs.size());
+  void stream(const TensorArgs& args, TensorStream<T>& stream) const {
     std::vector<T> weights;
     T weight_sum = 0;
     for (const Params& p : args.per_input) {
       weights.push_back(T(p.get("weight")));
       weight_sum += weights.back();
     }
-    // Model by model, as MergeKit's accumulation into zeros (so 0 + -0 gives +0 there and here).
-    for (size_t e = 0; e < n; ++e) args.out[e] = T(0) + args.inputs[0][e] * weights[0];
-    for (size_t i = 1; i < weights.size(); ++i) {
-      const T* x = args.inputs[i];
-      for (size_t e = 0; e < n; ++e) args.out[e] += x[e] * weights[i];
-    }
-    if (!args.global->flag("normalize")) return;
-    for (size_t e = 0; e < n; ++e) args.out[e] /= weight_sum;
+    const bool normalize = args.global->flag("normalize");
+    stream.write_each_chunk([&](const Chunk<T>& c, T* out) {
+      assert(c.inputs.size() == weights.size() && !weights.empty());
+      // Model by model, as MergeKit's accumulation into zeros (so 0 + -0 gives +0 there and here).
+      const T* x0 = c.inputs[0];
+      for (size_t e = 0; e < c.count; ++e) out[e] = T(0) + x0[e] * weights[0];
+      for (size_t i = 1; i < weights.size(); ++i) {
+        const T* x = c.inputs[i];
+        for (size_t e = 0; e < c.count; ++e) out[e] += x[e] * weights[i];
+      }
+      if (normalize)
+        for (size_t e = 0; e < c.count; ++e) out[e] /= weight_sum;
+    });
   }
 };
 

@@ -11,19 +11,6 @@ namespace mf {
 
 namespace {
 
-// The bits of |x| read as an unsigned integer order non-negative floats exactly like their values
-// (zeros, subnormals and infinities included), and put NaN above infinity.
-template <class T>
-using MagnitudeKey = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
-
-template <class T>
-MagnitudeKey<T> magnitude_key(T x) {
-  using K = MagnitudeKey<T>;
-  static_assert(sizeof(K) == sizeof(T));
-  constexpr K kSignBit = K(1) << (8 * sizeof(K) - 1);
-  return std::bit_cast<K>(x) & ~kSignBit;
-}
-
 // The first k elements of the descending magnitude order, for 0 < k < n: every element whose key is
 // above `threshold`, plus the `ties` lowest-indexed elements whose key equals it.
 template <class K>
@@ -32,15 +19,6 @@ struct MagnitudeCut {
   size_t ties;
 };
 
-// The sign bit of a key is always clear: float keys have 31 significant bits, double keys 63.
-template <class K>
-constexpr int digit_count(int digit_bits) {
-  return (int(8 * sizeof(K)) - 1 + digit_bits - 1) / digit_bits;
-}
-
-// Selection scans the whole tensor once per digit, so it uses few wide digits (2 for float, 4 for
-// double).
-constexpr int kSelectDigitBits = 16;
 // Sorting a line moves every item once per digit; 11-bit digits keep the counters in L1 cache.
 constexpr int kSortDigitBits = 11;
 

@@ -15,11 +15,36 @@
 // Nothing is sorted and no per-element index array is allocated.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <type_traits>
 
 namespace mf {
+
+// The bits of |x| read as an unsigned integer order non-negative floats exactly like their values
+// (zeros, subnormals and infinities included), and put NaN above infinity.
+template <class T>
+using MagnitudeKey = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+
+template <class T>
+inline MagnitudeKey<T> magnitude_key(T x) {
+  using K = MagnitudeKey<T>;
+  static_assert(sizeof(K) == sizeof(T));
+  constexpr K kSignBit = K(1) << (8 * sizeof(K) - 1);
+  return std::bit_cast<K>(x) & ~kSignBit;
+}
+
+// The sign bit of a key is always clear: float keys have 31 significant bits, double keys 63.
+template <class K>
+constexpr int digit_count(int digit_bits) {
+  return (int(8 * sizeof(K)) - 1 + digit_bits - 1) / digit_bits;
+}
+
+// Selection scans the whole tensor once per digit, so it uses few wide digits (2 for float, 4 for
+// double).
+constexpr int kSelectDigitBits = 16;
 
 // keep[i] = 1 for the k elements first in descending magnitude order, 0 for the others. k >= n
 // keeps all.

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "methods/tensor_stream.hpp"
+
 namespace mf {
 
 enum class ParamType { Float, Int, Bool };
@@ -73,25 +75,33 @@ class Params {
   std::map<std::string, double, std::less<>> values_;
 };
 
-// One tensor to merge. Inputs are the models that have this tensor, in recipe order, already
-// converted to the compute type T (float, or double for float64 recipes). The kernel may overwrite
-// the input buffers: they are scratch owned by the executor and discarded afterwards.
-template <class T>
-struct MergeArgs {
+// One tensor to merge, as every kernel sees it: what the planner resolved for it.
+struct TensorArgs {
   std::string_view tensor_name;    // the output tensor's name
   std::span<const int64_t> shape;  // identical for every input and the output
-  std::span<T* const> inputs;      // numel() elements each
-  int base = -1;  // index of the base model in `inputs`, -1 when absent or BaseRole::Input
+  int base = -1;  // index of the base model among the inputs, -1 when absent or BaseRole::Input
   std::span<const Params> per_input;  // PerModel parameters, one entry per input (base included)
   const Params* global = nullptr;     // Global parameters
   uint64_t seed = 0;                  // random methods: key of the counter-based generator
-  T* out = nullptr;                   // numel() elements
 
+  size_t input_count() const { return per_input.size(); }
   size_t numel() const {
     size_t n = 1;
     for (int64_t d : shape) n *= size_t(d);
     return n;
   }
+};
+
+// A whole tensor in memory. Inputs are the models that have this tensor, in recipe order, already
+// converted to the compute type T (float, or double for float64 recipes). The kernel may overwrite
+// the input buffers: they are scratch owned by the caller and discarded afterwards.
+template <class T>
+struct MergeArgs : TensorArgs {
+  std::span<T* const> inputs;  // numel() elements each
+  T* out = nullptr;            // numel() elements
+  // Streaming kernels run over these arrays in chunks of about this many elements (0: a default);
+  // tests vary it to show that chunking changes nothing.
+  size_t chunk_elements = 0;
 };
 
 class MergeMethod {
@@ -104,6 +114,14 @@ class MergeMethod {
   virtual void check(const Params& global, std::span<const Params> per_input, int base) const {}
   virtual void merge(const MergeArgs<float>& args) const = 0;
   virtual void merge(const MergeArgs<double>& args) const = 0;
+
+  // Streaming kernels see a tensor chunk by chunk (methods/tensor_stream.hpp), so the executor
+  // never holds it whole; the others get whole tensors through merge().
+  virtual bool streams() const { return false; }
+  // Elements that must share a chunk (della ranks whole rows); 1 for elementwise kernels.
+  virtual size_t chunk_granule(std::span<const int64_t> shape) const { return 1; }
+  virtual void merge_stream(const TensorArgs& args, TensorStream<float>& stream) const;
+  virtual void merge_stream(const TensorArgs& args, TensorStream<double>& stream) const;
 };
 
 // Implements both merge() overloads with one member template `template <class T> void run(const
@@ -116,6 +134,26 @@ class MethodWithKernel : public MergeMethod {
   }
   void merge(const MergeArgs<double>& args) const override {
     static_cast<const Derived*>(this)->run(args);
+  }
+};
+
+// Runs a streaming kernel over whole tensors in memory, in chunks of args.chunk_elements.
+template <class T>
+void merge_in_chunks(const MergeMethod& method, const MergeArgs<T>& args);
+
+// Implements a streaming method from one member template of Derived, `template <class T> void
+// stream(const TensorArgs&, TensorStream<T>&) const`; merge() streams the in-memory tensors.
+template <class Derived>
+class StreamingKernel : public MergeMethod {
+ public:
+  bool streams() const override { return true; }
+  void merge(const MergeArgs<float>& args) const override { merge_in_chunks(*this, args); }
+  void merge(const MergeArgs<double>& args) const override { merge_in_chunks(*this, args); }
+  void merge_stream(const TensorArgs& args, TensorStream<float>& stream) const override {
+    static_cast<const Derived*>(this)->stream(args, stream);
+  }
+  void merge_stream(const TensorArgs& args, TensorStream<double>& stream) const override {
+    static_cast<const Derived*>(this)->stream(args, stream);
   }
 };
 

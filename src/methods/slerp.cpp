@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <vector>
 
 #include "methods/builtin_methods.hpp"
 #include "methods/double_sum.hpp"
@@ -14,7 +15,7 @@ namespace mf {
 
 namespace {
 
-class Slerp : public MethodWithKernel<Slerp> {
+class Slerp : public StreamingKernel<Slerp> {
  public:
   const MethodInfo& info() const override {
     static const MethodInfo info = [] {
@@ -37,24 +38,42 @@ class Slerp : public MethodWithKernel<Slerp> {
   }
 
   template <class T>
-  void run(const MergeArgs<T>& args) const {
-    const size_t n = args.numel();
-    if (args.inputs.size() == 1) {  // a tensor only one model has passes through
-      std::copy(args.inputs[0], args.inputs[0] + n, args.out);
+  void stream(const TensorArgs& args, TensorStream<T>& stream) const {
+    if (args.input_count() == 1) {  // a tensor only one model has passes through
+      stream.write_each_chunk(
+          [](const Chunk<T>& c, T* out) { std::copy(c.inputs[0], c.inputs[0] + c.count, out); });
       return;
     }
-    assert(args.inputs.size() == 2 && (args.base == 0 || args.base == 1));
-    const T* v0 = args.inputs[args.base];
-    const T* v1 = args.inputs[1 - args.base];
+    assert(args.input_count() == 2 && (args.base == 0 || args.base == 1));
+    const int base = args.base;
     const T t = T(args.global->get("t"));
 
+    // Pass 1: both squared norms and the dot product, per chunk, summed in chunk order.
+    struct Sums {
+      double squares0 = 0, squares1 = 0, dot = 0;
+    };
+    std::vector<Sums> partial(stream.chunk_count());
+    stream.for_each_chunk([&](const Chunk<T>& c) {
+      const T* v0 = c.inputs[base];
+      const T* v1 = c.inputs[1 - base];
+      Sums& s = partial[c.index];
+      s.squares0 = double_sum(c.count, [&](size_t e) { return double(v0[e]) * double(v0[e]); });
+      s.squares1 = double_sum(c.count, [&](size_t e) { return double(v1[e]) * double(v1[e]); });
+      s.dot = double_sum(c.count, [&](size_t e) { return double(v0[e]) * double(v1[e]); });
+    });
+    Sums total;
+    for (const Sums& s : partial) {
+      total.squares0 += s.squares0;
+      total.squares1 += s.squares1;
+      total.dot += s.dot;
+    }
+
     T c0 = T(1) - t, c1 = t;
-    if (n > 0) {
-      const T norm0 = usable_norm(v0, n), norm1 = usable_norm(v1, n);
-      // Normalized before multiplying, as MergeKit does, so the raw dot cannot overflow.
-      const double dot =
-          double_sum(n, [&](size_t e) { return double(v0[e] / norm0) * double(v1[e] / norm1); });
-      const T cosine = T(std::clamp(dot, -1.0, 1.0));
+    if (!partial.empty()) {
+      // The dot product of the normalized vectors. Products of floats cannot overflow in double,
+      // so dividing the raw dot product afterwards equals normalizing first up to rounding.
+      const double norm0 = usable_norm<T>(total.squares0), norm1 = usable_norm<T>(total.squares1);
+      const T cosine = T(std::clamp(total.dot / (norm0 * norm1), -1.0, 1.0));
       // Nearly (anti)parallel: sin(theta) is too small to divide by.
       if (!(std::abs(cosine) > T(kLerpThreshold))) {
         const T theta = std::acos(cosine);
@@ -63,19 +82,24 @@ class Slerp : public MethodWithKernel<Slerp> {
         c1 = std::sin(t * theta) / sin_theta;
       }
     }
-    for (size_t e = 0; e < n; ++e) args.out[e] = c0 * v0[e] + c1 * v1[e];
+    // Pass 2: the interpolation.
+    stream.write_each_chunk([&](const Chunk<T>& c, T* out) {
+      const T* v0 = c.inputs[base];
+      const T* v1 = c.inputs[1 - base];
+      for (size_t e = 0; e < c.count; ++e) out[e] = c0 * v0[e] + c1 * v1[e];
+    });
   }
 
  private:
   static constexpr double kLerpThreshold = 0.9995;
   static constexpr double kNormEpsilon = 1e-8;
 
-  // The vector's L2 norm, or 1 when it is (nearly) zero so that normalizing leaves it as is.
+  // The L2 norm (rounded to T, as MergeKit computes it), or 1 when it is (nearly) zero so that
+  // normalizing leaves the vector as is.
   template <class T>
-  static T usable_norm(const T* v, size_t n) {
-    const double squares = double_sum(n, [&](size_t e) { return double(v[e]) * double(v[e]); });
+  static double usable_norm(double squares) {
     const T norm = T(std::sqrt(squares));
-    return norm > T(kNormEpsilon) ? norm : T(1);
+    return norm > T(kNormEpsilon) ? double(norm) : 1.0;
   }
 };
 

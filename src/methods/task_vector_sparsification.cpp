@@ -4,6 +4,8 @@
 #include <array>
 #include <cassert>
 #include <cmath>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "core/error.hpp"
@@ -30,76 +32,13 @@ double l1_norm(std::span<const T> values) {
   return double_sum(values.size(), [&](size_t e) { return std::abs(double(values[e])); });
 }
 
-template <class T>
-void sparsify_by_magnitude(std::span<T> delta, double density) {
-  const size_t n = delta.size();
-  const size_t k = size_t(std::max<int64_t>(1, truncated_count(density, n)));
-  keep_top_magnitudes(delta, k);
-}
-
-template <class T>
-void sparsify_by_magnitude_band(std::span<T> delta, double density, double gamma) {
-  const size_t n = delta.size();
-  const int64_t target = truncated_count(density, n);
-  const int64_t n_top = truncated_count(gamma, n);
-  // When the band and the outliers do not both fit, fewer outliers are dropped: the band keeps
-  // its size.
-  const int64_t n_bot = std::max<int64_t>(0, int64_t(n) - target - n_top);
-  keep_magnitude_rank_range(delta, size_t(n_bot), size_t(n_bot + target));
-}
-
-template <class T>
-void sparsify_at_random(std::span<T> delta, double density, uint64_t key) {
-  // Uniforms come in blocks so one Philox call serves four elements.
-  std::array<float, 1024> u;
-  for (size_t start = 0; start < delta.size(); start += u.size()) {
-    const size_t count = std::min(u.size(), delta.size() - start);
-    fill_uniform01(key, start, std::span<float>(u.data(), count));
-    for (size_t j = 0; j < count; ++j)
-      delta[start + j] = double(u[j]) < density ? delta[start + j] : T(0);
-  }
-}
-
-// della: within each line along dim 1 (a row of a 2-D tensor; a 1-D tensor or a scalar is one
-// line), the entry of ascending magnitude rank r of m is kept with probability density - epsilon +
-// 2 epsilon (r-1)/(m-1). For tensors of rank > 2 the lines run along dim 1 with the later dims
-// fixed, as torch's argsort(dim=1).
-template <class T>
-void sparsify_by_della_magprune(std::span<T> delta, std::span<const int64_t> shape, double density,
-                                double epsilon, uint64_t key) {
-  size_t outer = 1, length = delta.size(), inner = 1;
-  if (shape.size() >= 2) {
-    outer = size_t(shape[0]);
-    length = size_t(shape[1]);
-    inner = 1;
-    for (size_t d = 2; d < shape.size(); ++d) inner *= size_t(shape[d]);
-  }
-  assert(outer * length * inner == delta.size());
-  if (length == 0) return;
-
-  std::vector<T> line(length);
-  std::vector<size_t> ranks(length);
-  std::vector<float> u(length);
-  const double low = density - epsilon;
-  const double slope = length > 1 ? 2 * epsilon / double(length - 1) : 0.0;
-  for (size_t o = 0; o < outer; ++o) {
-    for (size_t r = 0; r < inner; ++r) {
-      const size_t first = o * length * inner + r;
-      for (size_t j = 0; j < length; ++j) line[j] = delta[first + j * inner];
-      ascending_magnitude_ranks<T>(line, ranks);
-      if (inner == 1) {
-        fill_uniform01(key, first, u);
-      } else {
-        for (size_t j = 0; j < length; ++j) u[j] = uniform01(key, first + j * inner);
-      }
-      for (size_t j = 0; j < length; ++j) {
-        // QUIRK fix: MergeKit divides by m - 1 = 0 on lines of length 1; p = density there.
-        const double p = length > 1 ? low + slope * double(ranks[j] - 1) : density;
-        T& x = delta[first + j * inner];
-        x = double(u[j]) < p ? x : T(0);
-      }
-    }
-  }
+// The geometry of della's lines (see TaskVectorSparsifier): {length, inner}; a tensor of rank < 2
+// is one line.
+std::pair<size_t, size_t> della_lines(std::span<const int64_t> shape, size_t numel) {
+  if (shape.size() < 2) return {numel, 1};
+  size_t inner = 1;
+  for (size_t d = 2; d < shape.size(); ++d) inner *= size_t(shape[d]);
+  return {size_t(shape[1]), inner};
 }
 
 }  // namespace
@@ -118,42 +57,176 @@ void check_della_probability_band(double density, double epsilon) {
 }
 
 template <class T>
-void sparsify_task_vector(std::span<T> delta, std::span<const int64_t> shape, Sparsifier sparsifier,
-                          const SparsifyParams& params) {
-  if (sparsifier == Sparsifier::None || params.density >= 1) return;
-  if (params.density <= 0 || delta.empty()) {
+size_t TaskVectorSparsifier<T>::granule(Sparsifier kind, std::span<const int64_t> shape) {
+  if (kind != Sparsifier::DellaMagprune) return 1;
+  size_t numel = 1;
+  for (int64_t d : shape) numel *= size_t(d);
+  const auto [length, inner] = della_lines(shape, numel);
+  return std::max<size_t>(1, length * inner);
+}
+
+template <class T>
+TaskVectorSparsifier<T>::TaskVectorSparsifier(Sparsifier kind, std::vector<SparsifyParams> params,
+                                              std::span<const int64_t> shape,
+                                              TensorStream<T>& stream,
+                                              const ChunkVectors<T>& task_vectors)
+    : kind_(kind), params_(std::move(params)) {
+  numel_ = 1;
+  for (int64_t d : shape) numel_ *= size_t(d);
+  std::tie(length_, inner_) = della_lines(shape, numel_);
+  const size_t n = numel_;
+  outer_set_.assign(params_.size(), -1);
+  inner_set_.assign(params_.size(), -1);
+  factors_.assign(params_.size(), T(1));
+  if (kind_ == Sparsifier::None) return;
+
+  // Magnitude cuts. Breadcrumbs keeps the 0-based ascending ranks [n_bot, n_bot + target): the
+  // first n - n_bot of the descending order minus the first n - n_bot - target.
+  for (size_t v = 0; v < params_.size(); ++v) {
+    const SparsifyParams& p = params_[v];
+    if (p.density >= 1 || p.density <= 0) continue;
+    if (kind_ == Sparsifier::Magnitude) {
+      const size_t k = size_t(std::max<int64_t>(1, truncated_count(p.density, n)));
+      outer_set_[v] = int(sets_.size());
+      sets_.emplace_back(v, k);
+    } else if (kind_ == Sparsifier::MagnitudeOutliers) {
+      const int64_t target = truncated_count(p.density, n);
+      const int64_t n_top = truncated_count(p.gamma, n);
+      // When the band and the outliers do not both fit, fewer outliers are dropped: the band keeps
+      // its size.
+      const int64_t n_bot = std::max<int64_t>(0, int64_t(n) - target - n_top);
+      const size_t first = std::min<size_t>(n_bot, n);
+      const size_t last = std::clamp<size_t>(n_bot + target, first, n);
+      outer_set_[v] = int(sets_.size());
+      sets_.emplace_back(v, n - first);
+      inner_set_[v] = int(sets_.size());
+      sets_.emplace_back(v, n - last);
+    }
+  }
+  if (!sets_.empty()) find_magnitude_cuts<T>(stream, n, sets_, task_vectors);
+
+  // Rescaling: MergeKit's rule, L1 before over L1 after on the whole tensor (the DARE paper uses 1
+  // / density). Partial sums per chunk, added in chunk order.
+  std::vector<size_t> rescaled;
+  for (size_t v = 0; v < params_.size(); ++v)
+    if (params_[v].rescale && params_[v].density < 1 && params_[v].density > 0)
+      rescaled.push_back(v);
+  if (rescaled.empty()) return;
+  const size_t chunks = stream.chunk_count();
+  std::vector<double> before(chunks * rescaled.size()), after(chunks * rescaled.size());
+  stream.for_each_chunk([&](const Chunk<T>& c) {
+    thread_local std::vector<std::span<T>> vectors;
+    task_vectors(c, vectors);
+    for (size_t r = 0; r < rescaled.size(); ++r) {
+      std::span<T> d = vectors[rescaled[r]];
+      before[c.index * rescaled.size() + r] = l1_norm<T>(d);
+      mask(c, rescaled[r], d);
+      after[c.index * rescaled.size() + r] = l1_norm<T>(d);
+    }
+  });
+  for (size_t r = 0; r < rescaled.size(); ++r) {
+    double l1_before = 0, l1_after = 0;
+    for (size_t c = 0; c < chunks; ++c) {
+      l1_before += before[c * rescaled.size() + r];
+      l1_after += after[c * rescaled.size() + r];
+    }
+    if (l1_before < kRescaleEpsilon || l1_after < kRescaleEpsilon) continue;
+    factors_[rescaled[r]] = T(l1_before / l1_after);
+  }
+}
+
+template <class T>
+void TaskVectorSparsifier<T>::apply(const Chunk<T>& c, size_t v, std::span<T> delta) const {
+  const SparsifyParams& p = params_[v];
+  if (kind_ == Sparsifier::None || p.density >= 1) return;
+  if (p.density <= 0) {
     std::fill(delta.begin(), delta.end(), T(0));
     return;
   }
-  const double l1_before = params.rescale ? l1_norm<T>(delta) : 0.0;
-  switch (sparsifier) {
-    case Sparsifier::None:
-      break;
-    case Sparsifier::Magnitude:
-      sparsify_by_magnitude(delta, params.density);
-      break;
-    case Sparsifier::Random:
-      sparsify_at_random(delta, params.density, params.key);
-      break;
-    case Sparsifier::MagnitudeOutliers:
-      sparsify_by_magnitude_band(delta, params.density, params.gamma);
-      break;
-    case Sparsifier::DellaMagprune:
-      assert(della_band_is_valid(params.density, params.epsilon) && "checked at plan time");
-      sparsify_by_della_magprune(delta, shape, params.density, params.epsilon, params.key);
-      break;
-  }
-  if (!params.rescale) return;
-  // MergeKit's rule, L1 before over L1 after on the whole tensor (the DARE paper uses 1 / density).
-  const double l1_after = l1_norm<T>(delta);
-  if (l1_before < kRescaleEpsilon || l1_after < kRescaleEpsilon) return;
-  const T factor = T(l1_before / l1_after);
-  for (T& x : delta) x *= factor;
+  mask(c, v, delta);
+  const T factor = factors_[v];
+  if (factor != T(1))
+    for (T& x : delta) x *= factor;
 }
 
-template void sparsify_task_vector<float>(std::span<float>, std::span<const int64_t>, Sparsifier,
-                                          const SparsifyParams&);
-template void sparsify_task_vector<double>(std::span<double>, std::span<const int64_t>, Sparsifier,
-                                           const SparsifyParams&);
+template <class T>
+void TaskVectorSparsifier<T>::mask(const Chunk<T>& c, size_t v, std::span<T> delta) const {
+  const SparsifyParams& p = params_[v];
+  thread_local std::vector<uint8_t> keep, drop;
+  switch (kind_) {
+    case Sparsifier::None:
+      return;
+    case Sparsifier::Magnitude:
+    case Sparsifier::MagnitudeOutliers:
+      keep.resize(delta.size());
+      sets_[outer_set_[v]].mark(c.index, delta, keep.data());
+      if (inner_set_[v] >= 0) {
+        drop.resize(delta.size());
+        sets_[inner_set_[v]].mark(c.index, delta, drop.data());
+        for (size_t j = 0; j < delta.size(); ++j) keep[j] &= !drop[j];
+      }
+      for (size_t j = 0; j < delta.size(); ++j) delta[j] = keep[j] ? delta[j] : T(0);
+      return;
+    case Sparsifier::Random: {
+      // Uniforms come in blocks so one Philox call serves four elements; keyed by the element's
+      // index in the tensor, so chunking changes nothing.
+      std::array<float, 1024> u;
+      for (size_t start = 0; start < delta.size(); start += u.size()) {
+        const size_t count = std::min(u.size(), delta.size() - start);
+        fill_uniform01(p.key, c.offset + start, std::span<float>(u.data(), count));
+        for (size_t j = 0; j < count; ++j)
+          delta[start + j] = double(u[j]) < p.density ? delta[start + j] : T(0);
+      }
+      return;
+    }
+    case Sparsifier::DellaMagprune:
+      mask_della(c, p, delta);
+      return;
+  }
+}
+
+// della: within each line along dim 1 (a row of a 2-D tensor; a 1-D tensor or a scalar is one
+// line), the entry of ascending magnitude rank r of m is kept with probability density - epsilon +
+// 2 epsilon (r-1)/(m-1). For tensors of rank > 2 the lines run along dim 1 with the later dims
+// fixed, as torch's argsort(dim=1). Chunks hold whole dim-0 slices (granule()).
+template <class T>
+void TaskVectorSparsifier<T>::mask_della(const Chunk<T>& c, const SparsifyParams& p,
+                                         std::span<T> delta) const {
+  assert(della_band_is_valid(p.density, p.epsilon) && "checked at plan time");
+  const size_t length = length_, inner = inner_;
+  if (length == 0) return;
+  const size_t slice = length * inner;
+  assert(c.offset % slice == 0 && delta.size() % slice == 0);
+  thread_local std::vector<T> line;
+  thread_local std::vector<size_t> ranks;
+  thread_local std::vector<float> u;
+  line.resize(length);
+  ranks.resize(length);
+  u.resize(length);
+  const double low = p.density - p.epsilon;
+  const double slope = length > 1 ? 2 * p.epsilon / double(length - 1) : 0.0;
+  for (size_t o = 0; o < delta.size() / slice; ++o) {
+    for (size_t r = 0; r < inner; ++r) {
+      const size_t first = o * slice + r;  // in the chunk
+      for (size_t j = 0; j < length; ++j) line[j] = delta[first + j * inner];
+      ascending_magnitude_ranks<T>(line, ranks);
+      const size_t global_first = c.offset + first;
+      if (inner == 1) {
+        fill_uniform01(p.key, global_first, u);
+      } else {
+        for (size_t j = 0; j < length; ++j) u[j] = uniform01(p.key, global_first + j * inner);
+      }
+      for (size_t j = 0; j < length; ++j) {
+        // QUIRK fix: MergeKit divides by m - 1 = 0 on lines of length 1; p = density there.
+        const double keep_p = length > 1 ? low + slope * double(ranks[j] - 1) : p.density;
+        T& x = delta[first + j * inner];
+        x = double(u[j]) < keep_p ? x : T(0);
+      }
+    }
+  }
+}
+
+template class TaskVectorSparsifier<float>;
+template class TaskVectorSparsifier<double>;
 
 }  // namespace mf

@@ -5,6 +5,10 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
+
+#include "methods/chunked_selection.hpp"
+#include "methods/tensor_stream.hpp"
 
 namespace mf {
 
@@ -20,14 +24,40 @@ struct SparsifyParams {
   double density = 1.0;
   double gamma = 0.0;    // MagnitudeOutliers: fraction of the largest entries dropped
   double epsilon = 0.0;  // DellaMagprune: half-width of the probability band around density
-  bool rescale = false;  // multiply the survivors by L1(d) / L1(kept)
+  bool rescale = false;  // multiply the survivors by L1(d) / L1(kept) (over the whole tensor)
   uint64_t key = 0;      // Random, DellaMagprune: counter-based generator key of this task vector
 };
 
-// Sparsifies `delta` in place. `shape` is the tensor's shape (della ranks along its dim 1).
+// The sparsification of the task vectors of one tensor streamed in chunks. Whatever needs the whole
+// tensor (the magnitude cut of ties and breadcrumbs, the L1 norms that `rescale` restores) is found
+// by statistics passes when it is constructed; apply() then decides any chunk on its own.
 template <class T>
-void sparsify_task_vector(std::span<T> delta, std::span<const int64_t> shape, Sparsifier sparsifier,
-                          const SparsifyParams& params);
+class TaskVectorSparsifier {
+ public:
+  // params: one entry per task vector; task_vectors computes them for a chunk.
+  TaskVectorSparsifier(Sparsifier kind, std::vector<SparsifyParams> params,
+                       std::span<const int64_t> shape, TensorStream<T>& stream,
+                       const ChunkVectors<T>& task_vectors);
+  // Sparsifies and rescales task vector v of chunk c (delta: its chunk elements) in place.
+  void apply(const Chunk<T>& c, size_t v, std::span<T> delta) const;
+
+  // Elements that must share a chunk: della ranks whole lines.
+  static size_t granule(Sparsifier kind, std::span<const int64_t> shape);
+
+ private:
+  void mask(const Chunk<T>& c, size_t v, std::span<T> delta) const;
+  void mask_della(const Chunk<T>& c, const SparsifyParams& p, std::span<T> delta) const;
+
+  Sparsifier kind_;
+  std::vector<SparsifyParams> params_;
+  size_t numel_ = 0;
+  // della's lines: `outer` slices along dim 0, each of `inner` lines of `length` elements strided
+  // by `inner`.
+  size_t length_ = 0, inner_ = 1;
+  std::vector<TopMagnitudes<T>> sets_;
+  std::vector<int> outer_set_, inner_set_;  // per vector: index into sets_, -1 when none
+  std::vector<T> factors_;                  // per vector: the rescale factor (1: none)
+};
 
 // Whether della's keep probabilities density +- epsilon lie strictly inside (0, 1). A density >= 1
 // or <= 0 needs no probabilities and always passes.

@@ -1,0 +1,91 @@
+#include "exec/job_stream.hpp"
+
+#include <cassert>
+#include <cmath>
+
+namespace mf {
+
+template <class T>
+JobStream<T>::JobStream(const MergePlan& plan, size_t job, OutputWriter& writer, WorkerPool& pool,
+                        std::vector<ChunkBuffers<T>>& buffers, ChunkLayout layout)
+    : plan_(plan),
+      job_(plan.jobs[job]),
+      job_index_(job),
+      writer_(writer),
+      pool_(pool),
+      buffers_(buffers),
+      layout_(layout) {
+  assert(int(buffers.size()) >= pool.size() && !job_.vocabulary);
+  for (const JobInput& in : job_.inputs) {
+    TensorLocation loc = *plan.models[in.model].source->find(in.tensor);
+    assert(loc.entry->numel() == job_.numel());
+    inputs_.push_back({loc.bytes().data(), loc.entry->dtype});
+  }
+  non_finite_ = std::make_unique<std::atomic<size_t>[]>(inputs_.size());
+  const size_t n = inputs_.size();
+  for (ChunkBuffers<T>& b : buffers_) {
+    b.inputs.resize(n * layout_.chunk);
+    b.pointers.resize(n);
+    b.out.resize(layout_.chunk);
+    b.out_bytes.resize(layout_.chunk * dtype_size(job_.out_dtype));
+  }
+}
+
+template <class T>
+Chunk<T> JobStream<T>::load(size_t c, int w) {
+  ChunkBuffers<T>& b = buffers_[w];
+  Chunk<T> chunk;
+  chunk.index = c;
+  chunk.offset = layout_.offset(c);
+  chunk.count = layout_.size(c);
+  chunk.worker = w;
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    T* dst = b.inputs.data() + i * layout_.chunk;
+    const Input& in = inputs_[i];
+    convert_to(in.dtype, in.data + chunk.offset * dtype_size(in.dtype), dst, chunk.count);
+    if (first_pass_) {
+      size_t bad = 0;
+      for (size_t e = 0; e < chunk.count; ++e) bad += !std::isfinite(dst[e]);
+      if (bad) non_finite_[i].fetch_add(bad);
+    }
+    if (job_.round_inputs_to) {
+      const DType d = *job_.round_inputs_to;
+      for (size_t e = 0; e < chunk.count; ++e) dst[e] = T(round_to(d, float(dst[e])));
+    }
+    b.pointers[i] = dst;
+  }
+  chunk.inputs = b.pointers;
+  return chunk;
+}
+
+template <class T>
+void JobStream<T>::for_each_chunk(const std::function<void(const Chunk<T>&)>& visit) {
+  pool_.parallel_for(layout_.count(), [&](size_t c, int w) { visit(load(c, w)); });
+  first_pass_ = false;
+}
+
+template <class T>
+void JobStream<T>::write_each_chunk(const std::function<void(const Chunk<T>&, T* out)>& produce) {
+  const size_t out_size = dtype_size(job_.out_dtype);
+  pool_.parallel_for(layout_.count(), [&](size_t c, int w) {
+    const Chunk<T> chunk = load(c, w);
+    ChunkBuffers<T>& b = buffers_[w];
+    produce(chunk, b.out.data());
+    convert_from(b.out.data(), job_.out_dtype, b.out_bytes.data(), chunk.count);
+    writer_.write_piece(job_index_, chunk.offset * out_size,
+                        std::span<const uint8_t>(b.out_bytes.data(), chunk.count * out_size));
+  });
+  first_pass_ = false;
+}
+
+template <class T>
+std::vector<size_t> JobStream<T>::non_finite() const {
+  std::vector<size_t> counts;
+  for (size_t i = 0; i < inputs_.size(); ++i) counts.push_back(non_finite_[i].load());
+  return counts;
+}
+
+template class JobStream<float>;
+template class JobStream<double>;
+
+}  // namespace mf

@@ -1,0 +1,63 @@
+// The TensorStream of one job in the executor: each chunk's inputs are converted from the
+// safetensors files (mapped) into per-worker buffers as the chunk is visited, and each output
+// chunk is rounded to the output dtype and written to its place in the output shard at once.
+// Nothing of the tensor is held beyond the chunks in flight.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "exec/output_writer.hpp"
+#include "exec/worker_pool.hpp"
+#include "methods/tensor_stream.hpp"
+#include "plan/merge_plan.hpp"
+
+namespace mf {
+
+// Buffers of one worker, kept from job to job so their pages are touched once.
+template <class T>
+struct ChunkBuffers {
+  std::vector<T> inputs;  // one chunk per input, back to back
+  std::vector<const T*> pointers;
+  std::vector<T> out;
+  std::vector<uint8_t> out_bytes;
+};
+
+template <class T>
+class JobStream : public TensorStream<T> {
+ public:
+  // `buffers` has one entry per pool worker.
+  JobStream(const MergePlan& plan, size_t job, OutputWriter& writer, WorkerPool& pool,
+            std::vector<ChunkBuffers<T>>& buffers, ChunkLayout layout);
+
+  size_t chunk_count() const override { return layout_.count(); }
+  int workers() const override { return pool_.size(); }
+  void for_each_chunk(const std::function<void(const Chunk<T>&)>& visit) override;
+  void write_each_chunk(const std::function<void(const Chunk<T>&, T* out)>& produce) override;
+
+  // Per input: NaN or infinite values read (counted on the first pass).
+  std::vector<size_t> non_finite() const;
+
+ private:
+  // Converts chunk c's inputs into worker w's buffers.
+  Chunk<T> load(size_t c, int w);
+
+  struct Input {
+    const uint8_t* data;
+    DType dtype;
+  };
+  const MergePlan& plan_;
+  const MergeJob& job_;
+  size_t job_index_;
+  OutputWriter& writer_;
+  WorkerPool& pool_;
+  std::vector<ChunkBuffers<T>>& buffers_;
+  ChunkLayout layout_;
+  std::vector<Input> inputs_;
+  bool first_pass_ = true;
+  std::unique_ptr<std::atomic<size_t>[]> non_finite_;
+};
+
+}  // namespace mf

@@ -1,0 +1,147 @@
+#include "methods/chunked_selection.hpp"
+
+#include <algorithm>
+#include <cassert>
+
+#include "core/error.hpp"
+
+namespace mf {
+
+template <class T>
+void TopMagnitudes<T>::mark(size_t chunk_index, std::span<const T> values, uint8_t* keep) const {
+  switch (mode_) {
+    case Mode::None:
+      std::fill(keep, keep + values.size(), uint8_t(0));
+      return;
+    case Mode::All:
+      std::fill(keep, keep + values.size(), uint8_t(1));
+      return;
+    case Mode::Cut:
+      break;
+  }
+  if (ties_before_.empty()) {  // every element equal to the threshold is taken
+    for (size_t j = 0; j < values.size(); ++j) keep[j] = magnitude_key(values[j]) >= threshold_;
+    return;
+  }
+  size_t tie = ties_before_[chunk_index];  // rank of the next equal element among all equal ones
+  for (size_t j = 0; j < values.size(); ++j) {
+    const Key key = magnitude_key(values[j]);
+    const bool equal = key == threshold_;
+    keep[j] = key > threshold_ || (equal && tie < ties_);
+    tie += equal;
+  }
+}
+
+template <class T>
+void find_magnitude_cuts(TensorStream<T>& stream, size_t numel, std::span<TopMagnitudes<T>> sets,
+                         const ChunkVectors<T>& values) {
+  using Key = MagnitudeKey<T>;
+  using Set = TopMagnitudes<T>;
+  constexpr int kDigitBits = kSelectDigitBits;
+  constexpr Key kDigitMask = (Key(1) << kDigitBits) - 1;
+  constexpr size_t kBins = size_t(1) << kDigitBits;
+  // Histogram counters are 32-bit to halve their cache footprint.
+  if (numel >= (uint64_t(1) << 32))
+    fail(ErrorCode::Unsupported, "magnitude selection over more than 2^32 elements");
+
+  struct Search {
+    Set* set;
+    Key prefix = 0;       // the digits of the threshold found so far
+    Key prefix_mask = 0;  // which bits of `prefix` are decided
+    size_t remaining;     // how many of the elements matching `prefix` still belong to the set
+    size_t equal = 0;     // elements equal to the threshold (after the last digit)
+  };
+  std::vector<Search> searches;
+  for (Set& s : sets) {
+    s.ties_before_.clear();
+    if (s.k_ == 0) {
+      s.mode_ = Set::Mode::None;
+    } else if (s.k_ >= numel) {
+      s.mode_ = Set::Mode::All;
+    } else {
+      s.mode_ = Set::Mode::Cut;
+      searches.push_back({&s, 0, 0, s.k_});
+    }
+  }
+  if (searches.empty()) return;
+
+  const int workers = stream.workers();
+  // histograms[worker][search]: one array of kBins counters each.
+  std::vector<std::vector<uint32_t>> histograms(workers,
+                                                std::vector<uint32_t>(searches.size() * kBins));
+  for (int digit = digit_count<Key>(kDigitBits) - 1; digit >= 0; --digit) {
+    const int shift = digit * kDigitBits;
+    for (auto& h : histograms) std::fill(h.begin(), h.end(), 0);
+    stream.for_each_chunk([&](const Chunk<T>& c) {
+      thread_local std::vector<std::span<T>> vectors;
+      values(c, vectors);
+      uint32_t* base = histograms[c.worker].data();
+      for (size_t s = 0; s < searches.size(); ++s) {
+        const Search& search = searches[s];
+        uint32_t* histogram = base + s * kBins;
+        for (T x : vectors[search.set->vector()]) {
+          const Key key = magnitude_key(x);
+          if ((key & search.prefix_mask) == search.prefix) ++histogram[(key >> shift) & kDigitMask];
+        }
+      }
+    });
+    for (size_t s = 0; s < searches.size(); ++s) {
+      Search& search = searches[s];
+      // Walk from the largest digit down until the bin holding the k-th element.
+      auto count = [&](size_t bin) {
+        size_t sum = 0;
+        for (const auto& h : histograms) sum += h[s * kBins + bin];
+        return sum;
+      };
+      size_t bin = kDigitMask;
+      size_t in_bin = count(bin);
+      while (in_bin < search.remaining) {
+        search.remaining -= in_bin;
+        assert(bin > 0 && "fewer elements match the prefix than remain to select");
+        in_bin = count(--bin);
+      }
+      search.prefix |= Key(bin) << shift;
+      search.prefix_mask |= kDigitMask << shift;
+      search.equal = in_bin;
+    }
+  }
+
+  // A cut through a run of equal magnitudes: count each chunk's equal elements so the lowest
+  // indices can be taken chunk by chunk.
+  std::vector<Search*> split;
+  for (Search& search : searches) {
+    Set& set = *search.set;
+    set.threshold_ = search.prefix;
+    set.ties_ = search.remaining;
+    if (search.remaining < search.equal) {
+      set.ties_before_.assign(stream.chunk_count() + 1, 0);
+      split.push_back(&search);
+    }
+  }
+  if (split.empty()) return;
+  stream.for_each_chunk([&](const Chunk<T>& c) {
+    thread_local std::vector<std::span<T>> vectors;
+    values(c, vectors);
+    for (Search* search : split) {
+      Set& set = *search->set;
+      size_t equal = 0;
+      for (T x : vectors[set.vector()]) equal += magnitude_key(x) == set.threshold_;
+      set.ties_before_[c.index + 1] = equal;
+    }
+  });
+  for (Search* search : split) {
+    auto& before = search->set->ties_before_;
+    for (size_t c = 1; c < before.size(); ++c) before[c] += before[c - 1];
+  }
+}
+
+template class TopMagnitudes<float>;
+template class TopMagnitudes<double>;
+template void find_magnitude_cuts<float>(TensorStream<float>&, size_t,
+                                         std::span<TopMagnitudes<float>>,
+                                         const ChunkVectors<float>&);
+template void find_magnitude_cuts<double>(TensorStream<double>&, size_t,
+                                          std::span<TopMagnitudes<double>>,
+                                          const ChunkVectors<double>&);
+
+}  // namespace mf

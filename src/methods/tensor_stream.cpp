@@ -1,0 +1,76 @@
+#include "methods/tensor_stream.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <vector>
+
+#include "core/error.hpp"
+#include "methods/method.hpp"
+
+namespace mf {
+
+ChunkLayout::ChunkLayout(size_t numel, size_t granule, size_t target) : numel(numel) {
+  granule = std::max<size_t>(1, granule);
+  chunk = numel == 0 ? 0 : std::max<size_t>(1, target / granule) * granule;
+}
+
+size_t ChunkLayout::size(size_t index) const { return std::min(chunk, numel - offset(index)); }
+
+namespace {
+
+// Chunks of tensors already in memory, one after another on the calling thread.
+template <class T>
+class MemoryStream : public TensorStream<T> {
+ public:
+  MemoryStream(const MergeArgs<T>& args, ChunkLayout layout) : args_(args), layout_(layout) {}
+
+  size_t chunk_count() const override { return layout_.count(); }
+  int workers() const override { return 1; }
+
+  void for_each_chunk(const std::function<void(const Chunk<T>&)>& visit) override {
+    for (size_t c = 0; c < layout_.count(); ++c) visit(chunk(c));
+  }
+  void write_each_chunk(const std::function<void(const Chunk<T>&, T* out)>& produce) override {
+    for (size_t c = 0; c < layout_.count(); ++c) produce(chunk(c), args_.out + layout_.offset(c));
+  }
+
+ private:
+  const Chunk<T>& chunk(size_t c) {
+    pointers_.clear();
+    for (T* input : args_.inputs) pointers_.push_back(input + layout_.offset(c));
+    current_.index = c;
+    current_.offset = layout_.offset(c);
+    current_.count = layout_.size(c);
+    current_.inputs = pointers_;
+    return current_;
+  }
+
+  const MergeArgs<T>& args_;
+  ChunkLayout layout_;
+  std::vector<const T*> pointers_;
+  Chunk<T> current_;
+};
+
+constexpr size_t kDefaultMemoryChunk = size_t(1) << 16;
+
+}  // namespace
+
+template <class T>
+void merge_in_chunks(const MergeMethod& method, const MergeArgs<T>& args) {
+  assert(method.streams());
+  const size_t target = args.chunk_elements ? args.chunk_elements : kDefaultMemoryChunk;
+  MemoryStream<T> stream(args, ChunkLayout(args.numel(), method.chunk_granule(args.shape), target));
+  method.merge_stream(args, stream);
+}
+
+template void merge_in_chunks<float>(const MergeMethod&, const MergeArgs<float>&);
+template void merge_in_chunks<double>(const MergeMethod&, const MergeArgs<double>&);
+
+void MergeMethod::merge_stream(const TensorArgs& args, TensorStream<float>&) const {
+  fail(ErrorCode::Internal, "method `{}` has no streaming kernel", info().name);
+}
+void MergeMethod::merge_stream(const TensorArgs& args, TensorStream<double>&) const {
+  fail(ErrorCode::Internal, "method `{}` has no streaming kernel", info().name);
+}
+
+}  // namespace mf

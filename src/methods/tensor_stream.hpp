@@ -1,0 +1,57 @@
+// How a streaming kernel sees one tensor: as a sequence of chunks, never whole. A kernel is plain
+// sequential code that runs passes over the chunks (statistics passes that fill per-chunk or
+// per-worker partials, then exactly one output pass); the stream runs each pass's chunks on
+// several threads and, in the executor, converts every chunk's inputs from the file's dtype as it
+// goes and writes every output chunk to its place in the output. Memory is a few chunks per
+// thread whatever the tensor's size.
+//
+// Chunk boundaries depend only on the tensor's shape, the kernel's granule and the chunk size,
+// never on the number of threads, so a kernel that combines per-chunk partials in chunk order
+// gives the same bits with any -j.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+
+namespace mf {
+
+template <class T>
+struct Chunk {
+  size_t index = 0;   // 0-based, in element order
+  size_t offset = 0;  // flat index of the chunk's first element
+  size_t count = 0;   // elements in the chunk
+  int worker = 0;     // the thread running it, in [0, TensorStream::workers())
+  // One pointer per input, `count` elements each, already in the compute type. Read-only and valid
+  // during the call only.
+  std::span<const T* const> inputs;
+};
+
+template <class T>
+class TensorStream {
+ public:
+  virtual ~TensorStream() = default;
+  virtual size_t chunk_count() const = 0;
+  // Threads that may run chunks at once (the bound of Chunk::worker).
+  virtual int workers() const = 0;
+  // A statistics pass: visit(chunk) for every chunk, concurrently; returns when all are done.
+  virtual void for_each_chunk(const std::function<void(const Chunk<T>&)>& visit) = 0;
+  // The output pass: produce(chunk, out) writes the chunk's `count` output elements to `out`.
+  // Called once per kernel run, last.
+  virtual void write_each_chunk(const std::function<void(const Chunk<T>&, T* out)>& produce) = 0;
+};
+
+// Chunk boundaries: whole granules (a kernel that needs whole rows in a chunk sets the row length)
+// of about `target` elements.
+struct ChunkLayout {
+  size_t numel = 0;
+  size_t chunk = 0;  // elements per chunk (the last one may be shorter); a multiple of the granule
+
+  ChunkLayout(size_t numel, size_t granule, size_t target);
+  size_t count() const { return chunk == 0 ? 0 : (numel + chunk - 1) / chunk; }
+  size_t offset(size_t index) const { return index * chunk; }
+  size_t size(size_t index) const;
+};
+
+}  // namespace mf
