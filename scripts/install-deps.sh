@@ -19,7 +19,7 @@ for arg in "$@"; do
 done
 
 apt_packages=(g++ cmake ninja-build pkg-config libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
-  libgtest-dev libgmock-dev clang-format)
+  libgtest-dev libgmock-dev clang-format libhwy-dev)
 ((want_bench)) && apt_packages+=(libbenchmark-dev)
 # Debian 12's clang is clang 14; libFuzzer and the sanitizer runtimes are in libclang-rt-14-dev.
 ((want_fuzz)) && apt_packages+=(clang libclang-rt-14-dev)

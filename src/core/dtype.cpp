@@ -1,10 +1,13 @@
 #include "core/dtype.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cassert>
 #include <cmath>
 #include <cstring>
 #include <string>
+
+#include "core/dtype_simd.hpp"
 
 namespace mf {
 
@@ -169,6 +172,7 @@ float round_to(DType t, float value) {
 
 namespace {
 
+// The element-wise loops for the types without a SIMD kernel (f64, f8, and float <-> double).
 template <class T>
 void convert_to_impl(DType src_type, const void* src, T* dst, size_t n) {
   const auto* p = static_cast<const unsigned char*>(src);
@@ -185,20 +189,6 @@ void convert_to_impl(DType src_type, const void* src, T* dst, size_t n) {
         float v;
         std::memcpy(&v, p + 4 * i, 4);
         dst[i] = T(v);
-      }
-      return;
-    case DType::BF16:
-      for (size_t i = 0; i < n; ++i) {
-        uint16_t v;
-        std::memcpy(&v, p + 2 * i, 2);
-        dst[i] = T(bf16_to_float(v));
-      }
-      return;
-    case DType::F16:
-      for (size_t i = 0; i < n; ++i) {
-        uint16_t v;
-        std::memcpy(&v, p + 2 * i, 2);
-        dst[i] = T(f16_to_float(v));
       }
       return;
     case DType::F8_E4M3:
@@ -228,34 +218,61 @@ void convert_from_impl(const T* src, DType dst_type, void* dst, size_t n) {
         std::memcpy(p + 4 * i, &v, 4);
       }
       return;
-    case DType::BF16:
-      for (size_t i = 0; i < n; ++i) {
-        uint16_t v = float_to_bf16(float(src[i]));
-        std::memcpy(p + 2 * i, &v, 2);
-      }
-      return;
-    case DType::F16:
-      for (size_t i = 0; i < n; ++i) {
-        uint16_t v = float_to_f16(float(src[i]));
-        std::memcpy(p + 2 * i, &v, 2);
-      }
-      return;
     default:
       assert(false && "convert_from: not a writable float dtype");
   }
 }
 
+bool is_half(DType t) { return t == DType::BF16 || t == DType::F16; }
+
+// Doubles go to and from the half types through a float buffer this long (on the stack, in L1), so
+// they share the float kernels. That is exact: a half widens exactly to float and float to double,
+// and a double was always rounded to float first, then to the half type.
+constexpr size_t kChunk = 1024;
+
 }  // namespace
 
-void convert_to(DType t, const void* src, float* dst, size_t n) { convert_to_impl(t, src, dst, n); }
-void convert_to(DType t, const void* src, double* dst, size_t n) {
+// The half types go through the SIMD kernels (dtype_simd.hpp), which give the scalar helpers' bits.
+void convert_to(DType t, const void* src, float* dst, size_t n) {
+  if (t == DType::BF16) return simd::bf16_to_f32(src, dst, n);
+  if (t == DType::F16) return simd::f16_to_f32(src, dst, n);
+  if (t == DType::F32) {
+    if (n) std::memcpy(dst, src, 4 * n);
+    return;
+  }
   convert_to_impl(t, src, dst, n);
 }
+
+void convert_to(DType t, const void* src, double* dst, size_t n) {
+  if (!is_half(t)) return convert_to_impl(t, src, dst, n);
+  const auto* p = static_cast<const unsigned char*>(src);
+  float buf[kChunk];
+  for (size_t i = 0; i < n; i += kChunk) {
+    const size_t m = std::min(kChunk, n - i);
+    convert_to(t, p + 2 * i, buf, m);
+    for (size_t j = 0; j < m; ++j) dst[i + j] = buf[j];
+  }
+}
+
 void convert_from(const float* src, DType t, void* dst, size_t n) {
+  if (t == DType::BF16) return simd::f32_to_bf16(src, dst, n);
+  if (t == DType::F16) return simd::f32_to_f16(src, dst, n);
+  if (t == DType::F32) {
+    if (n) std::memcpy(dst, src, 4 * n);
+    return;
+  }
   convert_from_impl(src, t, dst, n);
 }
+
 void convert_from(const double* src, DType t, void* dst, size_t n) {
-  convert_from_impl(src, t, dst, n);
+  if (!is_half(t)) return convert_from_impl(src, t, dst, n);
+  auto* p = static_cast<unsigned char*>(dst);
+  float buf[kChunk];
+  for (size_t i = 0; i < n; i += kChunk) {
+    const size_t m = std::min(kChunk, n - i);
+    for (size_t j = 0; j < m; ++j) buf[j] = float(src[i + j]);
+    convert_from(buf, t, p + 2 * i, m);
+  }
 }
 
 }  // namespace mf
