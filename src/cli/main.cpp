@@ -242,6 +242,8 @@ int run_methods() {
     const auto& info = m->info();
     fmt::print("{}\n  {}\n", info.name, info.summary);
     if (!info.paper_url.empty()) fmt::print("  paper: {}\n", info.paper_url);
+    fmt::print("  memory: {}\n", m->streams() ? "streams tensors in chunks"
+                                              : "holds whole tensors (bounded by --max-memory)");
     std::string models = info.max_models < 0 ? fmt::format("{}+", info.min_models)
                          : info.max_models == info.min_models
                              ? fmt::format("{}", info.min_models)

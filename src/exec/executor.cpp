@@ -56,7 +56,7 @@ std::unique_ptr<T[]> load_input(const MergePlan& plan, const MergeJob& job, cons
   if (non_finite && options.on_warning)
     options.on_warning(fmt::format("tensor `{}` of `{}` holds {} NaN or infinite value(s)",
                                    in.tensor, plan.models[in.model].ref.text, non_finite));
-  if (job.round_inputs_to) {
+  if (job.round_inputs_to && *job.round_inputs_to != loc.entry->dtype) {
     DType d = *job.round_inputs_to;
     for (size_t i = 0; i < n; ++i) buf[i] = T(round_to(d, float(buf[i])));
   }
@@ -143,17 +143,18 @@ bool is_streamed(const MergePlan& plan, const MergeJob& job) {
 }
 
 // Chunk elements of a streamed job: about kChunkElements, less when the budget is small.
-constexpr size_t kChunkElements = size_t(1) << 18;
+constexpr size_t kChunkElements = size_t(1) << 16;
 
 size_t granule(const MergePlan& plan, const MergeJob& job) {
   return job.kind == JobKind::Merge ? plan.method->chunk_granule(job.shape) : 1;
 }
 
-// Bytes one worker holds for a chunk of `chunk` elements: the inputs, the output and the kernel's
-// scratch (task vectors and masks; two more chunks per input at most), in the compute type.
+// Bytes one worker holds for a chunk of `chunk` elements: the inputs as read and converted, the
+// output (computed and rounded) and the kernel's scratch (task vectors and masks; two more chunks
+// per input at most).
 uint64_t chunk_bytes(const MergeJob& job, size_t chunk) {
   const uint64_t per = job.compute_double ? 8 : 4;
-  return chunk * (per * (3 * job.inputs.size() + 1) + dtype_size(job.out_dtype));
+  return chunk * (8 + per * (3 * job.inputs.size() + 1) + dtype_size(job.out_dtype));
 }
 
 ChunkLayout chunk_layout(const MergePlan& plan, const MergeJob& job, int workers,
@@ -199,7 +200,7 @@ void run_streamed_job(const MergePlan& plan, size_t j, OutputWriter& writer, Wor
                                      plan.models[job.inputs[i].model].ref.text, non_finite[i]));
 }
 
-// The input bytes of a job, for read-ahead and release.
+// The input bytes of a job, for read-ahead.
 template <class Visit>
 void for_each_input_range(const MergePlan& plan, const MergeJob& job, Visit visit) {
   for (const JobInput& in : job.inputs) {
@@ -289,7 +290,7 @@ void execute_plan(const MergePlan& plan, OutputWriter& writer, const ExecOptions
       finished(j);
     });
     // Streamed jobs one at a time, each split across the workers; the next job's inputs are read
-    // ahead while this one computes, and this one's input pages are let go when it is done.
+    // ahead into the page cache while this one computes.
     std::vector<ChunkBuffers<float>> float_buffers(pool.size());
     std::vector<ChunkBuffers<double>> double_buffers(pool.size());
     for (size_t t = 0; t < streamed.size(); ++t) {
@@ -304,8 +305,6 @@ void execute_plan(const MergePlan& plan, OutputWriter& writer, const ExecOptions
         run_streamed_job<double>(plan, current, writer, pool, double_buffers, options);
       else
         run_streamed_job<float>(plan, current, writer, pool, float_buffers, options);
-      for_each_input_range(plan, job,
-                           [](const MappedFile& f, uint64_t at, uint64_t n) { f.release(at, n); });
       finished(current);
     }
   } catch (...) {

@@ -19,13 +19,14 @@ JobStream<T>::JobStream(const MergePlan& plan, size_t job, OutputWriter& writer,
   for (const JobInput& in : job_.inputs) {
     TensorLocation loc = *plan.models[in.model].source->find(in.tensor);
     assert(loc.entry->numel() == job_.numel());
-    inputs_.push_back({loc.bytes().data(), loc.entry->dtype});
+    inputs_.push_back({loc.file, loc.data_offset, loc.entry->dtype});
   }
   non_finite_ = std::make_unique<std::atomic<size_t>[]>(inputs_.size());
   const size_t n = inputs_.size();
   for (ChunkBuffers<T>& b : buffers_) {
     b.inputs.resize(n * layout_.chunk);
     b.pointers.resize(n);
+    b.raw.resize(layout_.chunk * sizeof(double));
     b.out.resize(layout_.chunk);
     b.out_bytes.resize(layout_.chunk * dtype_size(job_.out_dtype));
   }
@@ -42,13 +43,16 @@ Chunk<T> JobStream<T>::load(size_t c, int w) {
   for (size_t i = 0; i < inputs_.size(); ++i) {
     T* dst = b.inputs.data() + i * layout_.chunk;
     const Input& in = inputs_[i];
-    convert_to(in.dtype, in.data + chunk.offset * dtype_size(in.dtype), dst, chunk.count);
+    const size_t size = dtype_size(in.dtype);
+    in.file->read(in.offset + chunk.offset * size, b.raw.data(), chunk.count * size);
+    convert_to(in.dtype, b.raw.data(), dst, chunk.count);
     if (first_pass_) {
       size_t bad = 0;
       for (size_t e = 0; e < chunk.count; ++e) bad += !std::isfinite(dst[e]);
       if (bad) non_finite_[i].fetch_add(bad);
     }
-    if (job_.round_inputs_to) {
+    // Rounding to the dtype the input is stored in changes nothing.
+    if (job_.round_inputs_to && *job_.round_inputs_to != in.dtype) {
       const DType d = *job_.round_inputs_to;
       for (size_t e = 0; e < chunk.count; ++e) dst[e] = T(round_to(d, float(dst[e])));
     }

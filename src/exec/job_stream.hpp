@@ -1,5 +1,5 @@
-// The TensorStream of one job in the executor: each chunk's inputs are converted from the
-// safetensors files (mapped) into per-worker buffers as the chunk is visited, and each output
+// The TensorStream of one job in the executor: each chunk's inputs are read from the safetensors
+// files (pread) and converted into per-worker buffers as the chunk is visited, and each output
 // chunk is rounded to the output dtype and written to its place in the output shard at once.
 // Nothing of the tensor is held beyond the chunks in flight.
 #pragma once
@@ -19,7 +19,8 @@ namespace mf {
 // Buffers of one worker, kept from job to job so their pages are touched once.
 template <class T>
 struct ChunkBuffers {
-  std::vector<T> inputs;  // one chunk per input, back to back
+  std::vector<uint8_t> raw;  // one input chunk as stored in the file
+  std::vector<T> inputs;     // one chunk per input, back to back
   std::vector<const T*> pointers;
   std::vector<T> out;
   std::vector<uint8_t> out_bytes;
@@ -45,7 +46,8 @@ class JobStream : public TensorStream<T> {
   Chunk<T> load(size_t c, int w);
 
   struct Input {
-    const uint8_t* data;
+    const MappedFile* file;
+    uint64_t offset;  // of the tensor's first byte in the file
     DType dtype;
   };
   const MergePlan& plan_;

@@ -51,12 +51,27 @@ MappedFile::MappedFile(std::string path) : path_(std::move(path)) {
     }
     data_ = static_cast<const uint8_t*>(data);
   }
-  // The mapping keeps the file open; the descriptor is no longer needed.
-  ::close(fd);
+  fd_ = fd;
 }
 
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  ::close(fd_);
+}
+
+void MappedFile::read(uint64_t offset, void* dst, size_t length) const {
+  auto* out = static_cast<uint8_t*>(dst);
+  while (length > 0) {
+    const ssize_t got = ::pread(fd_, out, length, off_t(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) fail(ErrorCode::InvalidFile, "{}: read failed: {}", path_, errno_text(errno));
+    if (got == 0)
+      fail(ErrorCode::InvalidFile,
+           "{}: the file ends at byte {}, before the tensor data its header promises (was it "
+           "truncated or replaced while merging?)",
+           path_, offset);
+    out += got, offset += uint64_t(got), length -= size_t(got);
+  }
 }
 
 void MappedFile::release(uint64_t offset, uint64_t length) const {
@@ -76,8 +91,8 @@ void MappedFile::prefetch(uint64_t offset, uint64_t length) const {
   if (data_ == nullptr || offset >= size_) return;
   uint64_t end = offset + std::min<uint64_t>(length, size_ - offset);
   uint64_t page = page_size();
-  uint64_t first = offset / page * page;
-  ::madvise(const_cast<uint8_t*>(data_) + first, end - first, MADV_WILLNEED);
+  // The page cache, for reads; the mapping only needs it there too.
+  ::posix_fadvise(fd_, off_t(offset), off_t(end - offset), POSIX_FADV_WILLNEED);
 }
 
 }  // namespace mf

@@ -1,4 +1,6 @@
-// A read-only memory mapping of a whole file. Input model files are only ever opened read-only.
+// An input file, opened read-only: mapped whole (headers, and tensors merged whole, are read
+// through the mapping) and open for pread (streamed tensors are read in chunks: measured faster
+// here than the mapping, and a file truncated while merging gives an error instead of SIGBUS).
 #pragma once
 
 #include <cstdint>
@@ -17,6 +19,9 @@ class MappedFile {
 
   const std::string& path() const { return path_; }
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
+  // Reads `length` bytes at `offset` into dst; Error(InvalidFile) naming the file when it ends
+  // early or the read fails.
+  void read(uint64_t offset, void* dst, size_t length) const;
   // Tell the kernel a range is no longer needed (its pages are cache, not heap; this frees them
   // early).
   void release(uint64_t offset, uint64_t length) const;
@@ -27,6 +32,7 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  int fd_ = -1;
 };
 
 }  // namespace mf

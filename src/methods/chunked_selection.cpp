@@ -19,8 +19,12 @@ void TopMagnitudes<T>::mark(size_t chunk_index, std::span<const T> values, uint8
     case Mode::Cut:
       break;
   }
-  if (ties_before_.empty()) {  // every element equal to the threshold is taken
-    for (size_t j = 0; j < values.size(); ++j) keep[j] = magnitude_key(values[j]) >= threshold_;
+  // Only the chunk where the taken ties end needs them counted; elsewhere a comparison decides.
+  const bool all_ties = ties_before_.empty() || ties_before_[chunk_index + 1] <= ties_;
+  const bool no_ties = !ties_before_.empty() && ties_before_[chunk_index] >= ties_;
+  if (all_ties || no_ties) {
+    const Key above = all_ties ? threshold_ : threshold_ + 1;
+    for (size_t j = 0; j < values.size(); ++j) keep[j] = magnitude_key(values[j]) >= above;
     return;
   }
   size_t tie = ties_before_[chunk_index];  // rank of the next equal element among all equal ones
