@@ -107,17 +107,25 @@ template <class T>
 }
 
 // The hot loop, compiled for AVX2 as well as the baseline and picked at run time (FMA is left out
-// on purpose: fused multiply-adds would round differently).
-[[gnu::target_clones("avx2", "default")]] void combine_deltas(const CombineParams& p, size_t n,
-                                                              const float* base,
-                                                              const float* const* deltas,
-                                                              float* result) {
+// on purpose: fused multiply-adds would round differently). Not under ThreadSanitizer: the clones'
+// ifunc resolver runs during relocation, before the TSan runtime is set up, and crashes the
+// program at startup (scripts/tsan.sh).
+#if defined(__SANITIZE_THREAD__)
+#define MF_AVX2_CLONES
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MF_AVX2_CLONES
+#endif
+#endif
+#ifndef MF_AVX2_CLONES
+#define MF_AVX2_CLONES [[gnu::target_clones("avx2", "default")]]
+#endif
+MF_AVX2_CLONES void combine_deltas(const CombineParams& p, size_t n, const float* base,
+                                   const float* const* deltas, float* result) {
   combine_blocks(p, n, base, deltas, result);
 }
-[[gnu::target_clones("avx2", "default")]] void combine_deltas(const CombineParams& p, size_t n,
-                                                              const double* base,
-                                                              const double* const* deltas,
-                                                              double* result) {
+MF_AVX2_CLONES void combine_deltas(const CombineParams& p, size_t n, const double* base,
+                                   const double* const* deltas, double* result) {
   combine_blocks(p, n, base, deltas, result);
 }
 

@@ -1,12 +1,17 @@
 // The executor on small plans built from toy models: identical bytes for any thread count and
-// memory budget, a cancel flag that stops it with ErrorCode::Interrupted, and a resumed merge that
-// finishes an interrupted one byte for byte. scripts/tsan.sh runs these under ThreadSanitizer.
+// memory budget (streamed merges included, whose chunk size follows the budget), a cancel flag that
+// stops it with ErrorCode::Interrupted, a resumed merge that finishes an interrupted one byte for
+// byte, the plan-time memory check, and NaN warnings from streamed inputs. scripts/tsan.sh runs
+// these under ThreadSanitizer.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
+#include <mutex>
+#include <random>
 #include <sstream>
 #include <string>
 
@@ -257,6 +262,216 @@ TEST_F(ExecutorTest, ResumeRedoesATensorWhoseBytesWereDamaged) {
   execute_plan(p, resumed, exec);
   resumed.finish();
   EXPECT_TRUE(same_files(read_dir(out), expected));
+}
+
+// Streamed merges (linear, ties, dare_ties): tensors split into chunks across the workers, with
+// the chunk size picked from the memory budget. The models are wider (a q_proj of 9216 elements:
+// nine chunks at the smallest chunk size) and their values lie on a coarse grid, so task vectors
+// hold long runs of equal magnitudes that ties' cut splits across chunk boundaries.
+class ExecutorStreamingTest : public ExecutorTest {
+ protected:
+  static constexpr int kHidden = 96, kVocab = 40, kLayers = 2;
+
+  void SetUp() override {
+    dir_ = testing::fresh_dir(std::string("streaming-") +
+                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    write_grid_llama(dir_ / "base", 21, {});
+    write_grid_llama(dir_ / "a", 22, {});
+    write_grid_llama(dir_ / "b", 23, {});
+  }
+
+  // A Llama-shaped toy with values on a grid of 1/16 (the fine-tunes differ from each other by a
+  // few grid steps, as they are drawn from the same few values); `nan_at` puts NaN at those
+  // elements of layer 0's q_proj.
+  static void write_grid_llama(const fs::path& dir, unsigned seed,
+                               const std::vector<size_t>& nan_at) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> step(-6, 6);
+    auto make = [&](std::string name, std::vector<int64_t> shape) {
+      size_t n = 1;
+      for (auto d : shape) n *= size_t(d);
+      std::vector<float> v(n);
+      for (size_t i = 0; i < n; ++i) v[i] = float(int(i % 7) - 3) / 4 + float(step(rng)) / 16;
+      return testing::FixtureTensor{std::move(name), std::move(shape), std::move(v)};
+    };
+    std::vector<testing::FixtureTensor> t;
+    t.push_back(make("model.embed_tokens.weight", {kVocab, kHidden}));
+    for (int l = 0; l < kLayers; ++l) {
+      const std::string prefix = "model.layers." + std::to_string(l);
+      t.push_back(make(prefix + ".self_attn.q_proj.weight", {kHidden, kHidden}));
+      if (l == 0)
+        for (size_t at : nan_at) t.back().values.at(at) = std::numeric_limits<float>::quiet_NaN();
+      t.push_back(make(prefix + ".input_layernorm.weight", {kHidden}));
+    }
+    t.push_back(make("model.norm.weight", {kHidden}));
+    t.push_back(make("lm_head.weight", {kVocab, kHidden}));
+    nlohmann::json config = {{"model_type", "llama"},        {"num_hidden_layers", kLayers},
+                             {"hidden_size", kHidden},       {"vocab_size", kVocab},
+                             {"tie_word_embeddings", false}, {"torch_dtype", "float32"}};
+    testing::write_model(dir, config, t);
+  }
+};
+
+constexpr const char* kTies = R"(
+merge_method: ties
+base_model: $D/base
+models:
+  - model: $D/a
+    parameters: {weight: 0.7, density: 0.4}
+  - model: $D/b
+    parameters: {weight: 0.5, density: 0.65}
+dtype: float32
+)";
+
+constexpr const char* kTiesRescaled = R"(
+merge_method: ties
+base_model: $D/base
+models:
+  - model: $D/a
+    parameters: {weight: 0.7, density: 0.3}
+  - model: $D/b
+    parameters: {weight: 0.5, density: 0.55}
+parameters: {rescale: true}
+dtype: float32
+out_dtype: bfloat16
+)";
+
+TEST_F(ExecutorStreamingTest, SameBytesForAnyBudgetAndThreadCount) {
+  for (const char* recipe : {kTies, kTiesRescaled, kLinear, kDareTies}) {
+    MergePlan p = plan(recipe);
+    ASSERT_TRUE(p.method->streams()) << p.method->info().name;
+    const DirBytes expected = merge(p, "default-j1", 1, 1ull << 30);
+    EXPECT_TRUE(same_files(merge(p, "default-j2", 2, 1ull << 30), expected))
+        << p.method->info().name;
+    // 256 KiB: larger chunks on one thread than on two; 64 KiB: the smallest chunks.
+    for (uint64_t budget : {uint64_t(256) << 10, uint64_t(64) << 10}) {
+      for (int threads : {1, 2}) {
+        const std::string run =
+            "budget" + std::to_string(budget >> 10) + "k-j" + std::to_string(threads);
+        EXPECT_TRUE(same_files(merge(p, run, threads, budget), expected))
+            << p.method->info().name << " " << run;
+      }
+    }
+  }
+}
+
+// The sparsifier really decides something here: the merge at density 1 is another file.
+TEST_F(ExecutorStreamingTest, TiesMasksChangeTheOutput) {
+  std::string dense = kTies;
+  for (const char* d : {"density: 0.4", "density: 0.65"})
+    dense.replace(dense.find(d), std::string(d).size(), "density: 1.0");
+  EXPECT_FALSE(same_files(merge(plan(kTies), "sparse", 2, 64 << 10),
+                          merge(plan(dense), "dense", 2, 64 << 10)));
+}
+
+TEST_F(ExecutorStreamingTest, MemoryCheckRefusesAWholeTensorMethodOverBudget) {
+  constexpr const char* kKarcher = R"(
+merge_method: karcher
+models:
+  - model: $D/a
+  - model: $D/b
+dtype: float32
+)";
+  constexpr const char* kModelStock = R"(
+merge_method: model_stock
+base_model: $D/base
+models:
+  - model: $D/a
+  - model: $D/b
+dtype: float32
+)";
+  for (const char* recipe : {kKarcher, kModelStock}) {
+    MergePlan p = plan(recipe);
+    ASSERT_FALSE(p.method->streams()) << p.method->info().name;
+    ExecOptions exec;
+    exec.threads = 2;
+    exec.max_memory = 128 << 10;
+    // The first tensor (in plan order) whose whole-tensor working memory exceeds the budget.
+    std::string over;
+    for (const MergeJob& job : p.jobs)
+      if (job.kind != JobKind::Copy && job.working_bytes() > exec.max_memory) {
+        over = job.output_name;
+        break;
+      }
+    ASSERT_FALSE(over.empty()) << "the q_proj of 9216 elements needs more than 128 KiB whole";
+    try {
+      check_memory_budget(p, exec);
+      FAIL() << p.method->info().name << " cannot fit in 128 KiB";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::OverBudget) << e.what();
+      const std::string message = e.what();
+      EXPECT_NE(message.find("`" + over + "`"), std::string::npos) << message;
+      EXPECT_NE(message.find("--max-memory"), std::string::npos) << message;
+    }
+    // With room for every job it passes.
+    uint64_t largest = 0;
+    for (const MergeJob& job : p.jobs) largest = std::max(largest, job.working_bytes());
+    exec.max_memory = largest;
+    EXPECT_NO_THROW(check_memory_budget(p, exec)) << p.method->info().name;
+    exec.max_memory = largest - 1;
+    EXPECT_THROW(check_memory_budget(p, exec), Error) << p.method->info().name;
+  }
+
+  // A streaming method with the same budget streams in small chunks instead.
+  for (const char* recipe : {kLinear, kTies}) {
+    MergePlan p = plan(recipe);
+    ASSERT_TRUE(p.method->streams());
+    for (int threads : {1, 2}) {
+      ExecOptions exec;
+      exec.threads = threads;
+      exec.max_memory = 128 << 10;
+      uint64_t largest = 0;
+      for (const MergeJob& job : p.jobs) largest = std::max(largest, job.working_bytes());
+      ASSERT_GT(largest, exec.max_memory) << "the budget must be smaller than a whole job";
+      EXPECT_NO_THROW(check_memory_budget(p, exec)) << p.method->info().name;
+      // Streamed jobs are checked too: a budget below even the smallest chunks is refused.
+      exec.max_memory = 4 << 10;
+      try {
+        check_memory_budget(p, exec);
+        FAIL() << p.method->info().name << " cannot stream in 4 KiB";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::OverBudget) << e.what();
+        bool names_a_tensor = false;
+        for (const MergeJob& job : p.jobs)
+          names_a_tensor |=
+              std::string(e.what()).find("`" + job.output_name + "`") != std::string::npos;
+        EXPECT_TRUE(names_a_tensor) << e.what();
+      }
+    }
+  }
+}
+
+TEST_F(ExecutorStreamingTest, NanInAStreamedInputIsReportedOnce) {
+  // Three NaN in different chunks of a.q_proj (chunks of 1024 elements at 64 KiB).
+  const std::string tensor = "model.layers.0.self_attn.q_proj.weight";
+  write_grid_llama(dir_ / "a", 22, {5, 4000, 9215});
+  for (const char* recipe : {kLinear, kTies, kDareTies}) {
+    MergePlan p = plan(recipe);
+    for (uint64_t budget : {uint64_t(1) << 30, uint64_t(64) << 10}) {
+      for (int threads : {1, 2}) {
+        std::mutex mutex;
+        std::vector<std::string> warnings;
+        fs::path out = dir_ / ("nan-" + std::to_string(budget) + "-" + std::to_string(threads)) /
+                       p.method->info().name;
+        OutputWriter writer(p, out.string(), small_shards());
+        ExecOptions exec;
+        exec.threads = threads;
+        exec.max_memory = budget;
+        exec.on_warning = [&](const std::string& w) {
+          std::lock_guard lock(mutex);
+          warnings.push_back(w);
+        };
+        execute_plan(p, writer, exec);
+        writer.finish();
+        ASSERT_EQ(warnings.size(), 1u) << p.method->info().name << ": one tensor holds NaN";
+        const std::string& w = warnings.front();
+        EXPECT_NE(w.find("`" + tensor + "`"), std::string::npos) << w;
+        EXPECT_NE(w.find((dir_ / "a").string()), std::string::npos) << w;
+        EXPECT_NE(w.find(" 3 NaN"), std::string::npos)
+            << p.method->info().name << ": counted once, not once per pass: " << w;
+      }
+    }
+  }
 }
 
 }  // namespace

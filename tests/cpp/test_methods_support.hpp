@@ -42,6 +42,7 @@ struct MergeCall {
   int base = -1;
   std::vector<int64_t> shape;  // defaults to 1-D
   uint64_t seed = 0;
+  size_t chunk_elements = 0;  // streaming kernels: MergeArgs::chunk_elements (0: the default)
 
   std::vector<Params> resolved_per_input(const MethodInfo& info) const {
     std::vector<Params> result;
@@ -77,6 +78,7 @@ struct MergeCall {
     args.per_input = per;
     args.global = &glob;
     args.seed = seed;
+    args.chunk_elements = chunk_elements;
     std::vector<T> out(args.numel(), T(-12345));
     args.out = out.data();
     m.merge(args);
