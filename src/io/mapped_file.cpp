@@ -19,6 +19,11 @@ std::string errno_text(int error) {
   return std::error_code(error, std::generic_category()).message();
 }
 
+uint64_t page_size() {
+  static const uint64_t size = uint64_t(::sysconf(_SC_PAGESIZE));
+  return size;
+}
+
 }  // namespace
 
 MappedFile::MappedFile(std::string path) : path_(std::move(path)) {
@@ -69,9 +74,23 @@ void MappedFile::read(uint64_t offset, void* dst, size_t length) const {
   }
 }
 
+void MappedFile::release(uint64_t offset, uint64_t length) const {
+  if (data_ == nullptr || offset >= size_) return;
+  uint64_t end = offset + std::min<uint64_t>(length, size_ - offset);
+  // Only whole pages inside the range: a page shared with a neighbouring tensor may still be in
+  // use. Dropping a clean page of a read-only private mapping loses nothing; a later access reads
+  // it again.
+  uint64_t page = page_size();
+  uint64_t first = (offset + page - 1) / page * page;
+  uint64_t last = end == size_ ? (end + page - 1) / page * page : end / page * page;
+  if (first >= last) return;
+  ::madvise(const_cast<uint8_t*>(data_) + first, last - first, MADV_DONTNEED);
+}
+
 void MappedFile::prefetch(uint64_t offset, uint64_t length) const {
   if (data_ == nullptr || offset >= size_) return;
   uint64_t end = offset + std::min<uint64_t>(length, size_ - offset);
+  uint64_t page = page_size();
   // The page cache, for reads; the mapping only needs it there too.
   ::posix_fadvise(fd_, off_t(offset), off_t(end - offset), POSIX_FADV_WILLNEED);
 }

@@ -22,6 +22,9 @@ class MappedFile {
   // Reads `length` bytes at `offset` into dst; Error(InvalidFile) naming the file when it ends
   // early or the read fails.
   void read(uint64_t offset, void* dst, size_t length) const;
+  // Tell the kernel a range is no longer needed (its pages are cache, not heap; this frees them
+  // early).
+  void release(uint64_t offset, uint64_t length) const;
   // Ask the kernel to start reading a range ahead of use.
   void prefetch(uint64_t offset, uint64_t length) const;
 
