@@ -1,29 +1,25 @@
 #include "core/rng.hpp"
 
+#include "core/philox_simd.hpp"
+
 namespace mf {
 
 namespace {
-
-// Constants from the Philox paper: round multipliers and the Weyl sequence that bumps the key.
-constexpr uint32_t kMultiplier0 = 0xD2511F53u;
-constexpr uint32_t kMultiplier1 = 0xCD9E8D57u;
-constexpr uint32_t kWeyl0 = 0x9E3779B9u;
-constexpr uint32_t kWeyl1 = 0xBB67AE85u;
 
 // Written on plain scalars so that loops over independent blocks vectorize.
 inline void philox_rounds(uint32_t& c0, uint32_t& c1, uint32_t& c2, uint32_t& c3, uint32_t k0,
                           uint32_t k1) {
   for (int round = 0; round < 10; ++round) {
-    const uint64_t p0 = uint64_t(kMultiplier0) * c0;
-    const uint64_t p1 = uint64_t(kMultiplier1) * c2;
+    const uint64_t p0 = uint64_t(kPhiloxMultiplier0) * c0;
+    const uint64_t p1 = uint64_t(kPhiloxMultiplier1) * c2;
     const uint32_t n0 = uint32_t(p1 >> 32) ^ c1 ^ k0;
     const uint32_t n2 = uint32_t(p0 >> 32) ^ c3 ^ k1;
     c1 = uint32_t(p1);
     c3 = uint32_t(p0);
     c0 = n0;
     c2 = n2;
-    k0 += kWeyl0;
-    k1 += kWeyl1;
+    k0 += kPhiloxWeyl0;
+    k1 += kPhiloxWeyl1;
   }
 }
 
@@ -70,7 +66,6 @@ float uniform01(uint64_t key, uint64_t index) {
 }
 
 void fill_uniform01(uint64_t key, uint64_t first_index, std::span<float> out) {
-  const uint32_t k0 = uint32_t(key), k1 = uint32_t(key >> 32);
   size_t j = 0;
   const size_t n = out.size();
   // A leading partial block up to the next multiple of four.
@@ -78,40 +73,9 @@ void fill_uniform01(uint64_t key, uint64_t first_index, std::span<float> out) {
     out[j] = uniform01(key, first_index + j);
     ++j;
   }
-  // Groups of independent blocks, rounds outermost, so the compiler can run the blocks in SIMD
-  // lanes.
-  constexpr size_t kLanes = 16;
-  for (; j + 4 * kLanes <= n; j += 4 * kLanes) {
-    uint32_t c0[kLanes], c1[kLanes], c2[kLanes], c3[kLanes];
-    const uint64_t block = (first_index + j) / 4;
-    for (size_t l = 0; l < kLanes; ++l) {
-      c0[l] = uint32_t(block + l);
-      c1[l] = uint32_t((block + l) >> 32);
-      c2[l] = 0;
-      c3[l] = 0;
-    }
-    uint32_t r0 = k0, r1 = k1;
-    for (int round = 0; round < 10; ++round) {
-      for (size_t l = 0; l < kLanes; ++l) {
-        const uint64_t p0 = uint64_t(kMultiplier0) * c0[l];
-        const uint64_t p1 = uint64_t(kMultiplier1) * c2[l];
-        const uint32_t n0 = uint32_t(p1 >> 32) ^ c1[l] ^ r0;
-        const uint32_t n2 = uint32_t(p0 >> 32) ^ c3[l] ^ r1;
-        c1[l] = uint32_t(p1);
-        c3[l] = uint32_t(p0);
-        c0[l] = n0;
-        c2[l] = n2;
-      }
-      r0 += kWeyl0;
-      r1 += kWeyl1;
-    }
-    for (size_t l = 0; l < kLanes; ++l) {
-      out[j + 4 * l + 0] = to_unit(c0[l]);
-      out[j + 4 * l + 1] = to_unit(c1[l]);
-      out[j + 4 * l + 2] = to_unit(c2[l]);
-      out[j + 4 * l + 3] = to_unit(c3[l]);
-    }
-  }
+  // Whole blocks in SIMD lanes, what is left one by one.
+  const size_t blocks = (n - j) / 4;
+  j += 4 * simd::philox_uniform01_blocks(key, (first_index + j) / 4, blocks, out.data() + j);
   for (; j < n; ++j) out[j] = uniform01(key, first_index + j);
 }
 

@@ -90,7 +90,6 @@ void MappedFile::release(uint64_t offset, uint64_t length) const {
 void MappedFile::prefetch(uint64_t offset, uint64_t length) const {
   if (data_ == nullptr || offset >= size_) return;
   uint64_t end = offset + std::min<uint64_t>(length, size_ - offset);
-  uint64_t page = page_size();
   // The page cache, for reads; the mapping only needs it there too.
   ::posix_fadvise(fd_, off_t(offset), off_t(end - offset), POSIX_FADV_WILLNEED);
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/rng.hpp"
+#include "methods/task_vector_combine.hpp"
 
 namespace mf {
 
@@ -42,91 +43,6 @@ MethodInfo describe(const TaskArithmeticVariant& v) {
     info.params.push_back({"epsilon", ParamType::Float, ParamScope::PerNonBase, 0.15,
                            "keep probabilities range over density +- epsilon by magnitude rank"});
   return info;
-}
-
-struct CombineParams {
-  bool vote = false;
-  bool normalize = false;
-  double lambda = 1;
-  std::vector<double> weights;  // per task vector
-  double weight_sum = 0;        // the divisor without a vote
-};
-
-// Steps 4-6: weigh, vote, sum, normalize, scale, add to the base. The sums over models run in
-// double (a product of two floats is exact in double) and the result is rounded once. Elements go
-// in blocks with the models in the outer loop, so the inner loops are plain vectorizable array
-// arithmetic.
-template <class T>
-[[gnu::always_inline]] inline void combine_blocks(const CombineParams& p, size_t n, const T* base,
-                                                  const T* const* deltas, T* result) {
-  constexpr size_t kBlock = 512;
-  const size_t models = p.weights.size();
-  double majority[kBlock], mixed[kBlock], divisor[kBlock];
-  for (size_t start = 0; start < n; start += kBlock) {
-    const size_t count = std::min(kBlock, n - start);
-    std::fill(mixed, mixed + count, 0.0);
-    if (p.vote) {
-      // Ties in the vote go to the positive sign.
-      std::fill(majority, majority + count, 0.0);
-      for (size_t i = 0; i < models; ++i) {
-        const double w = p.weights[i];
-        const T* d = deltas[i] + start;
-        for (size_t e = 0; e < count; ++e) majority[e] += w * double(d[e]);
-      }
-      for (size_t e = 0; e < count; ++e) majority[e] = majority[e] >= 0 ? 1.0 : -1.0;
-      std::fill(divisor, divisor + count, 0.0);
-      // Only deltas of the majority's sign count; a zero agrees with neither sign.
-      for (size_t i = 0; i < models; ++i) {
-        const double w = p.weights[i];
-        const T* d = deltas[i] + start;
-        for (size_t e = 0; e < count; ++e) {
-          const double wd = w * double(d[e]);
-          const bool agrees = wd * majority[e] > 0;
-          mixed[e] += agrees ? wd : 0.0;
-          divisor[e] += agrees ? w : 0.0;
-        }
-      }
-      for (size_t e = 0; e < count; ++e) divisor[e] = divisor[e] == 0 ? 1.0 : divisor[e];
-    } else {
-      for (size_t i = 0; i < models; ++i) {
-        const double w = p.weights[i];
-        const T* d = deltas[i] + start;
-        for (size_t e = 0; e < count; ++e) mixed[e] += w * double(d[e]);
-      }
-      std::fill(divisor, divisor + count, p.weight_sum);
-    }
-    const T* b = base + start;
-    T* out = result + start;
-    if (p.normalize) {
-      for (size_t e = 0; e < count; ++e)
-        out[e] = T(double(b[e]) + mixed[e] / divisor[e] * p.lambda);
-    } else {
-      for (size_t e = 0; e < count; ++e) out[e] = T(double(b[e]) + mixed[e] * p.lambda);
-    }
-  }
-}
-
-// The hot loop, compiled for AVX2 as well as the baseline and picked at run time (FMA is left out
-// on purpose: fused multiply-adds would round differently). Not under ThreadSanitizer: the clones'
-// ifunc resolver runs during relocation, before the TSan runtime is set up, and crashes the
-// program at startup (scripts/tsan.sh).
-#if defined(__SANITIZE_THREAD__)
-#define MF_AVX2_CLONES
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define MF_AVX2_CLONES
-#endif
-#endif
-#ifndef MF_AVX2_CLONES
-#define MF_AVX2_CLONES [[gnu::target_clones("avx2", "default")]]
-#endif
-MF_AVX2_CLONES void combine_deltas(const CombineParams& p, size_t n, const float* base,
-                                   const float* const* deltas, float* result) {
-  combine_blocks(p, n, base, deltas, result);
-}
-MF_AVX2_CLONES void combine_deltas(const CombineParams& p, size_t n, const double* base,
-                                   const double* const* deltas, double* result) {
-  combine_blocks(p, n, base, deltas, result);
 }
 
 class GeneralizedTaskArithmetic : public StreamingKernel<GeneralizedTaskArithmetic> {
@@ -192,31 +108,32 @@ class GeneralizedTaskArithmetic : public StreamingKernel<GeneralizedTaskArithmet
     };
     const TaskVectorSparsifier<T> sparsifier(variant_.sparsifier, std::move(sparsify), args.shape,
                                              stream, task_vectors);
+    const CombineParams combine = combine_params(args, weights);
     stream.write_each_chunk([&](const Chunk<T>& c, T* out) {
       thread_local std::vector<std::span<T>> deltas;
+      thread_local std::vector<const T*> pointers;
       task_vectors(c, deltas);
-      for (size_t v = 0; v < deltas.size(); ++v) sparsifier.apply(c, v, deltas[v]);
-      combine(args, c.count, c.inputs[base], deltas, weights, out);
+      pointers.clear();
+      for (size_t v = 0; v < deltas.size(); ++v) {
+        sparsifier.apply(c, v, deltas[v]);
+        pointers.push_back(deltas[v].data());
+      }
+      combine_task_vectors(combine, c.count, c.inputs[base], pointers.data(), out);
     });
   }
 
  private:
-  // Steps 4-6 on one chunk.
+  // Steps 4-6, the same for every chunk. Without a vote the divisor is the same for every element.
   template <class T>
-  void combine(const TensorArgs& args, size_t n, const T* base,
-               const std::vector<std::span<T>>& deltas, const std::vector<T>& weights,
-               T* result) const {
+  CombineParams combine_params(const TensorArgs& args, const std::vector<T>& weights) const {
     CombineParams p;
     p.vote = variant_.consensus == SignConsensus::Sum;
     p.normalize = args.global->flag("normalize");
     p.lambda = args.global->get("lambda");
-    // Without a vote the divisor is the same for every element.
     for (T w : weights) p.weights.push_back(double(w));
     for (double w : p.weights) p.weight_sum += w;
     if (std::abs(p.weight_sum) < kZeroWeightSum) p.weight_sum = 1;
-    std::vector<const T*> pointers;
-    for (const auto& d : deltas) pointers.push_back(d.data());
-    combine_deltas(p, n, base, pointers.data(), result);
+    return p;
   }
 
   TaskArithmeticVariant variant_;

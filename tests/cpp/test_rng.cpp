@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <hwy/tests/hwy_gtest.h>
 
 #include <cmath>
 #include <set>
@@ -70,17 +71,21 @@ TEST(FillUniform01, AgreesWithSingleDrawsForAnyOffsetAndLength) {
   }
 }
 
-// The block fill runs groups of 16 Philox blocks (64 values) side by side. Those groups must agree
-// with single draws too: after a leading partial block, before a trailing one, and where the block
-// counter's low word wraps into the high word (index 2^34: block 2^32).
-TEST(FillUniform01, LongFillsAgreeWithSingleDrawsIncludingTheCounterCarry) {
+// The block fill runs Philox blocks side by side in SIMD lanes (up to 8 blocks, 32 values, per
+// vector). Those must agree with single draws too: after a leading partial block, before a
+// trailing one, and where the block counter's low word wraps into the high word (index 2^34: block
+// 2^32). Once per Highway target this CPU supports: a user's machine may pick another one.
+class FillUniform01Simd : public hwy::TestWithParamTarget {};
+HWY_TARGET_INSTANTIATE_TEST_SUITE_P(FillUniform01Simd);
+
+TEST_P(FillUniform01Simd, LongFillsAgreeWithSingleDrawsIncludingTheCounterCarry) {
   const uint64_t key = tensor_key(3, "model.embed_tokens.weight");
   const uint64_t carry = uint64_t(1) << 34;
   const uint64_t starts[] = {0,           1,         2,         3,
                              4,           61,        1000003,   carry - 64,
                              carry - 131, carry - 2, carry + 5, ~uint64_t(0) - 4096};
   for (uint64_t start : starts) {
-    for (size_t length : {63u, 64u, 65u, 130u, 1000u}) {
+    for (size_t length : {7u, 8u, 31u, 32u, 33u, 63u, 64u, 65u, 130u, 1000u}) {
       std::vector<float> block(length);
       fill_uniform01(key, start, block);
       for (size_t j = 0; j < length; ++j)
