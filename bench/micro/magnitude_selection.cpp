@@ -86,7 +86,7 @@ void BM_keep_magnitude_rank_range(benchmark::State& state) {
 void BM_ascending_magnitude_ranks_rows(benchmark::State& state) {
   const size_t n = size_t(state.range(0)), row = 2048;
   const std::vector<float> delta = mf::bench::task_vector(n, 6);
-  std::vector<size_t> ranks(row);
+  std::vector<uint32_t> ranks(row);
   for (auto _ : state) {
     for (size_t r = 0; r + row <= n; r += row) {
       mf::ascending_magnitude_ranks<float>(std::span<const float>(delta).subspan(r, row), ranks);

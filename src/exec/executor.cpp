@@ -149,12 +149,12 @@ size_t granule(const MergePlan& plan, const MergeJob& job) {
   return job.kind == JobKind::Merge ? plan.method->chunk_granule(job.shape) : 1;
 }
 
-// Bytes one worker holds for a chunk of `chunk` elements: the inputs as read and converted, the
-// output (computed and rounded) and the kernel's scratch (task vectors and masks; two more chunks
-// per input at most).
+// Bytes one worker holds for a chunk of `chunk` elements: the inputs converted, the output
+// (computed and rounded) and the kernel's scratch (task vectors and masks; two more chunks per
+// input at most).
 uint64_t chunk_bytes(const MergeJob& job, size_t chunk) {
   const uint64_t per = job.compute_double ? 8 : 4;
-  return chunk * (8 + per * (3 * job.inputs.size() + 1) + dtype_size(job.out_dtype));
+  return chunk * (per * (3 * job.inputs.size() + 1) + dtype_size(job.out_dtype));
 }
 
 ChunkLayout chunk_layout(const MergePlan& plan, const MergeJob& job, int workers,
@@ -174,8 +174,11 @@ template <class T>
 void run_streamed_job(const MergePlan& plan, size_t j, OutputWriter& writer, WorkerPool& pool,
                       std::vector<ChunkBuffers<T>>& buffers, const ExecOptions& options) {
   const MergeJob& job = plan.jobs[j];
+  // Kernel scratch (della's masks kept between its passes) gets a quarter of the budget: the chunk
+  // buffers take at most half, the rest of the process a few MiB.
   JobStream<T> stream(plan, j, writer, pool, buffers,
-                      chunk_layout(plan, job, pool.size(), options.max_memory));
+                      chunk_layout(plan, job, pool.size(), options.max_memory),
+                      size_t(options.max_memory / 4));
   if (job.kind == JobKind::Pass) {
     stream.write_each_chunk(
         [](const Chunk<T>& c, T* out) { std::copy(c.inputs[0], c.inputs[0] + c.count, out); });
@@ -305,6 +308,9 @@ void execute_plan(const MergePlan& plan, OutputWriter& writer, const ExecOptions
         run_streamed_job<double>(plan, current, writer, pool, double_buffers, options);
       else
         run_streamed_job<float>(plan, current, writer, pool, float_buffers, options);
+      // Its input pages leave this process's mapping (they stay in the page cache).
+      for_each_input_range(plan, job,
+                           [](const MappedFile& f, uint64_t at, uint64_t n) { f.release(at, n); });
       finished(current);
     }
   } catch (...) {

@@ -7,14 +7,16 @@ namespace mf {
 
 template <class T>
 JobStream<T>::JobStream(const MergePlan& plan, size_t job, OutputWriter& writer, WorkerPool& pool,
-                        std::vector<ChunkBuffers<T>>& buffers, ChunkLayout layout)
+                        std::vector<ChunkBuffers<T>>& buffers, ChunkLayout layout,
+                        size_t scratch_bytes)
     : plan_(plan),
       job_(plan.jobs[job]),
       job_index_(job),
       writer_(writer),
       pool_(pool),
       buffers_(buffers),
-      layout_(layout) {
+      layout_(layout),
+      scratch_bytes_(scratch_bytes) {
   assert(int(buffers.size()) >= pool.size() && !job_.vocabulary);
   for (const JobInput& in : job_.inputs) {
     TensorLocation loc = *plan.models[in.model].source->find(in.tensor);
@@ -26,7 +28,6 @@ JobStream<T>::JobStream(const MergePlan& plan, size_t job, OutputWriter& writer,
   for (ChunkBuffers<T>& b : buffers_) {
     b.inputs.resize(n * layout_.chunk);
     b.pointers.resize(n);
-    b.raw.resize(layout_.chunk * sizeof(double));
     b.out.resize(layout_.chunk);
     b.out_bytes.resize(layout_.chunk * dtype_size(job_.out_dtype));
   }
@@ -44,8 +45,8 @@ Chunk<T> JobStream<T>::load(size_t c, int w) {
     T* dst = b.inputs.data() + i * layout_.chunk;
     const Input& in = inputs_[i];
     const size_t size = dtype_size(in.dtype);
-    in.file->read(in.offset + chunk.offset * size, b.raw.data(), chunk.count * size);
-    convert_to(in.dtype, b.raw.data(), dst, chunk.count);
+    convert_to(in.dtype, in.file->bytes().data() + in.offset + chunk.offset * size, dst,
+               chunk.count);
     if (first_pass_) {
       size_t bad = 0;
       for (size_t e = 0; e < chunk.count; ++e) bad += !std::isfinite(dst[e]);

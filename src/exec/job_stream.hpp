@@ -1,7 +1,8 @@
-// The TensorStream of one job in the executor: each chunk's inputs are read from the safetensors
-// files (pread) and converted into per-worker buffers as the chunk is visited, and each output
-// chunk is rounded to the output dtype and written to its place in the output shard at once.
-// Nothing of the tensor is held beyond the chunks in flight.
+// The TensorStream of one job in the executor: each chunk's inputs are converted from the mapped
+// safetensors files into per-worker buffers as the chunk is visited, and each output chunk is
+// rounded to the output dtype and written to its place in the output shard at once. Nothing of the
+// tensor is held beyond the chunks in flight (the mapped input pages are file cache, released
+// after the job).
 #pragma once
 
 #include <atomic>
@@ -19,8 +20,7 @@ namespace mf {
 // Buffers of one worker, kept from job to job so their pages are touched once.
 template <class T>
 struct ChunkBuffers {
-  std::vector<uint8_t> raw;  // one input chunk as stored in the file
-  std::vector<T> inputs;     // one chunk per input, back to back
+  std::vector<T> inputs;  // one chunk per input, back to back
   std::vector<const T*> pointers;
   std::vector<T> out;
   std::vector<uint8_t> out_bytes;
@@ -31,11 +31,12 @@ class JobStream : public TensorStream<T> {
  public:
   // `buffers` has one entry per pool worker.
   JobStream(const MergePlan& plan, size_t job, OutputWriter& writer, WorkerPool& pool,
-            std::vector<ChunkBuffers<T>>& buffers, ChunkLayout layout);
+            std::vector<ChunkBuffers<T>>& buffers, ChunkLayout layout, size_t scratch_bytes);
 
   size_t chunk_count() const override { return layout_.count(); }
   int workers() const override { return pool_.size(); }
   void for_each_chunk(const std::function<void(const Chunk<T>&)>& visit) override;
+  size_t scratch_bytes() const override { return scratch_bytes_; }
   void write_each_chunk(const std::function<void(const Chunk<T>&, T* out)>& produce) override;
 
   // Per input: NaN or infinite values read (counted on the first pass).
@@ -57,6 +58,7 @@ class JobStream : public TensorStream<T> {
   WorkerPool& pool_;
   std::vector<ChunkBuffers<T>>& buffers_;
   ChunkLayout layout_;
+  size_t scratch_bytes_;
   std::vector<Input> inputs_;
   bool first_pass_ = true;
   std::unique_ptr<std::atomic<size_t>[]> non_finite_;

@@ -59,21 +59,6 @@ MappedFile::~MappedFile() {
   ::close(fd_);
 }
 
-void MappedFile::read(uint64_t offset, void* dst, size_t length) const {
-  auto* out = static_cast<uint8_t*>(dst);
-  while (length > 0) {
-    const ssize_t got = ::pread(fd_, out, length, off_t(offset));
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) fail(ErrorCode::InvalidFile, "{}: read failed: {}", path_, errno_text(errno));
-    if (got == 0)
-      fail(ErrorCode::InvalidFile,
-           "{}: the file ends at byte {}, before the tensor data its header promises (was it "
-           "truncated or replaced while merging?)",
-           path_, offset);
-    out += got, offset += uint64_t(got), length -= size_t(got);
-  }
-}
-
 void MappedFile::release(uint64_t offset, uint64_t length) const {
   if (data_ == nullptr || offset >= size_) return;
   uint64_t end = offset + std::min<uint64_t>(length, size_ - offset);

@@ -1,6 +1,6 @@
-// An input file, opened read-only: mapped whole (headers, and tensors merged whole, are read
-// through the mapping) and open for pread (streamed tensors are read in chunks: measured faster
-// here than the mapping, and a file truncated while merging gives an error instead of SIGBUS).
+// An input file, opened read-only and mapped whole: headers and tensors are read through the
+// mapping (HACKING.md, "Reading inputs", says why not pread). The descriptor stays open for the
+// read-ahead hints.
 #pragma once
 
 #include <cstdint>
@@ -19,9 +19,6 @@ class MappedFile {
 
   const std::string& path() const { return path_; }
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
-  // Reads `length` bytes at `offset` into dst; Error(InvalidFile) naming the file when it ends
-  // early or the read fails.
-  void read(uint64_t offset, void* dst, size_t length) const;
   // Tell the kernel a range is no longer needed (its pages are cache, not heap; this frees them
   // early).
   void release(uint64_t offset, uint64_t length) const;

@@ -70,9 +70,16 @@ void find_magnitude_cuts(TensorStream<T>& stream, size_t numel, std::span<TopMag
   if (searches.empty()) return;
 
   const int workers = stream.workers();
-  // histograms[worker][search]: one array of kBins counters each.
+  const size_t chunks = stream.chunk_count();
+  // histograms[worker]: kBins counters per search, then kBins more per search for the odd elements
+  // of the first digit's pass.
   std::vector<std::vector<uint32_t>> histograms(workers,
-                                                std::vector<uint32_t>(searches.size() * kBins));
+                                                std::vector<uint32_t>(2 * searches.size() * kBins));
+  // zeros[search][chunk]: the chunk's elements equal to the prefix with a last digit of 0, counted
+  // in the last pass. bf16 deltas have at most 8 significant bits, so their low digit is mostly 0
+  // and a cut through a run of ties usually lands on such a key: these counts then spare the pass
+  // that counts each chunk's ties.
+  std::vector<std::vector<size_t>> zeros(searches.size(), std::vector<size_t>(chunks));
   for (int digit = digit_count<Key>(kDigitBits) - 1; digit >= 0; --digit) {
     const int shift = digit * kDigitBits;
     for (auto& h : histograms) std::fill(h.begin(), h.end(), 0);
@@ -83,10 +90,28 @@ void find_magnitude_cuts(TensorStream<T>& stream, size_t numel, std::span<TopMag
       for (size_t s = 0; s < searches.size(); ++s) {
         const Search& search = searches[s];
         uint32_t* histogram = base + s * kBins;
-        for (T x : vectors[search.set->vector()]) {
-          const Key key = magnitude_key(x);
-          if ((key & search.prefix_mask) == search.prefix) ++histogram[(key >> shift) & kDigitMask];
+        const std::span<T> v = vectors[search.set->vector()];
+        if (search.prefix_mask == 0) {
+          // Every key counts. Even and odd elements go to two histograms, so that a run of equal
+          // keys does not wait on the previous increment of one counter.
+          uint32_t* odd = base + (searches.size() + s) * kBins;
+          size_t j = 0;
+          for (; j + 2 <= v.size(); j += 2) {
+            ++histogram[(magnitude_key(v[j]) >> shift) & kDigitMask];
+            ++odd[(magnitude_key(v[j + 1]) >> shift) & kDigitMask];
+          }
+          if (j < v.size()) ++histogram[(magnitude_key(v[j]) >> shift) & kDigitMask];
+          continue;
         }
+        size_t zero = 0;
+        for (T x : v) {
+          const Key key = magnitude_key(x);
+          if ((key & search.prefix_mask) == search.prefix) {
+            ++histogram[(key >> shift) & kDigitMask];
+            zero += key == search.prefix;
+          }
+        }
+        if (digit == 0) zeros[s][c.index] = zero;
       }
     });
     for (size_t s = 0; s < searches.size(); ++s) {
@@ -94,7 +119,8 @@ void find_magnitude_cuts(TensorStream<T>& stream, size_t numel, std::span<TopMag
       // Walk from the largest digit down until the bin holding the k-th element.
       auto count = [&](size_t bin) {
         size_t sum = 0;
-        for (const auto& h : histograms) sum += h[s * kBins + bin];
+        for (const auto& h : histograms)
+          sum += h[s * kBins + bin] + h[(searches.size() + s) * kBins + bin];
         return sum;
       };
       size_t bin = kDigitMask;
@@ -110,15 +136,21 @@ void find_magnitude_cuts(TensorStream<T>& stream, size_t numel, std::span<TopMag
     }
   }
 
-  // A cut through a run of equal magnitudes: count each chunk's equal elements so the lowest
-  // indices can be taken chunk by chunk.
+  // A cut through a run of equal magnitudes: each chunk needs the count of equal elements before
+  // it, so the lowest indices can be taken chunk by chunk. Known already for a threshold whose last
+  // digit is 0; otherwise counted in one more pass.
   std::vector<Search*> split;
-  for (Search& search : searches) {
+  for (size_t s = 0; s < searches.size(); ++s) {
+    Search& search = searches[s];
     Set& set = *search.set;
     set.threshold_ = search.prefix;
     set.ties_ = search.remaining;
-    if (search.remaining < search.equal) {
-      set.ties_before_.assign(stream.chunk_count() + 1, 0);
+    if (search.remaining == search.equal) continue;
+    set.ties_before_.assign(chunks + 1, 0);
+    if ((search.prefix & kDigitMask) == 0) {
+      for (size_t c = 0; c < chunks; ++c)
+        set.ties_before_[c + 1] = set.ties_before_[c] + zeros[s][c];
+    } else {
       split.push_back(&search);
     }
   }

@@ -3,9 +3,11 @@
 // index first), so a chunked merge selects exactly what a whole-tensor one does.
 //
 // The cut is found with one histogram pass over the chunks per 16-bit digit of the key (two for
-// float, four for double); when the cut splits a run of equal magnitudes, one more pass counts the
-// equal elements of every chunk, so each chunk knows how many of the ties before it were taken and
-// chunks can then be decided in any order, on any thread.
+// float, four for double). When the cut splits a run of equal magnitudes, each chunk needs the
+// count of equal elements before it, so it knows how many of the ties before it were taken and
+// chunks can then be decided in any order, on any thread. The last pass counts them per chunk for
+// a threshold whose last digit is 0 (the common case for deltas of bf16 weights); any other
+// threshold takes one more pass.
 #pragma once
 
 #include <cstddef>

@@ -65,8 +65,8 @@ template <class T>
 void keep_magnitude_rank_range(std::span<T> values, size_t first, size_t last);
 
 // ranks[j] = the 1-based ascending magnitude rank of line[j] within the line (della ranks each
-// row). An LSD radix sort of the line: O(m) time and O(m) scratch per line of length m.
+// row). An LSD radix sort of the line: O(m) time and O(m) scratch per line of length m < 2^32.
 template <class T>
-void ascending_magnitude_ranks(std::span<const T> line, std::span<size_t> ranks);
+void ascending_magnitude_ranks(std::span<const T> line, std::span<uint32_t> ranks);
 
 }  // namespace mf

@@ -102,6 +102,9 @@ struct MergeArgs : TensorArgs {
   // Streaming kernels run over these arrays in chunks of about this many elements (0: a default);
   // tests vary it to show that chunking changes nothing.
   size_t chunk_elements = 0;
+  // TensorStream::scratch_bytes of those chunks; tests lower it to take the kernels' low-memory
+  // ways (della ranking its lines again in the output pass).
+  size_t scratch_bytes = size_t(1) << 30;
 };
 
 class MergeMethod {

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cassert>
 #include <cmath>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -25,6 +27,43 @@ int64_t truncated_count(double fraction, size_t n) {
   const double product = std::trunc(fraction * double(n));
   const double limit = double(n);
   return int64_t(std::clamp(product, -limit, limit));
+}
+
+// Bit j % 8 of byte j / 8: values[j] is not zero (a masked element is zero; one that was zero
+// stays zero anyway). Eight elements at a time with fixed shifts, which the compiler unrolls.
+template <class T>
+std::vector<uint8_t> nonzero_bits(std::span<const T> values) {
+  const size_t n = values.size();
+  std::vector<uint8_t> bits((n + 7) / 8, 0);
+  size_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    uint8_t byte = 0;
+    for (int b = 0; b < 8; ++b) byte |= uint8_t(values[j + b] != T(0)) << b;
+    bits[j / 8] = byte;
+  }
+  for (; j < n; ++j) bits[j / 8] |= uint8_t(values[j] != T(0)) << (j % 8);
+  return bits;
+}
+
+// Zeroes the elements whose bit is clear: each byte of bits picks eight lane masks from a table,
+// and the elements are ANDed with them (no branches, so the loop vectorizes).
+template <class T>
+void keep_nonzero_bits(std::span<T> values, const std::vector<uint8_t>& bits) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  static const auto kLaneMasks = [] {
+    std::array<std::array<U, 8>, 256> masks{};
+    for (size_t byte = 0; byte < 256; ++byte)
+      for (size_t b = 0; b < 8; ++b) masks[byte][b] = (byte >> b) & 1 ? ~U(0) : U(0);
+    return masks;
+  }();
+  const size_t n = values.size();
+  size_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const std::array<U, 8>& mask = kLaneMasks[bits[j / 8]];
+    for (size_t b = 0; b < 8; ++b)
+      values[j + b] = std::bit_cast<T>(std::bit_cast<U>(values[j + b]) & mask[b]);
+  }
+  for (; j < n; ++j) values[j] = (bits[j / 8] >> (j % 8)) & 1 ? values[j] : T(0);
 }
 
 template <class T>
@@ -114,6 +153,13 @@ TaskVectorSparsifier<T>::TaskVectorSparsifier(Sparsifier kind, std::vector<Spars
   if (rescaled.empty()) return;
   const size_t chunks = stream.chunk_count();
   std::vector<double> before(chunks * rescaled.size()), after(chunks * rescaled.size());
+  // della's masks are kept when their bits fit the scratch: ranking the lines again costs more than
+  // reading the bits (dare's draws do not: the SIMD generator is faster than the bits).
+  const bool keep_masks = kind_ == Sparsifier::DellaMagprune;
+  if (keep_masks && n / 8 * rescaled.size() <= stream.scratch_bytes()) {
+    chunks_ = chunks;
+    kept_.resize(params_.size() * chunks);
+  }
   stream.for_each_chunk([&](const Chunk<T>& c) {
     thread_local std::vector<std::span<T>> vectors;
     task_vectors(c, vectors);
@@ -122,6 +168,7 @@ TaskVectorSparsifier<T>::TaskVectorSparsifier(Sparsifier kind, std::vector<Spars
       before[c.index * rescaled.size() + r] = l1_norm<T>(d);
       mask(c, rescaled[r], d);
       after[c.index * rescaled.size() + r] = l1_norm<T>(d);
+      if (!kept_.empty()) kept_[rescaled[r] * chunks + c.index] = nonzero_bits<T>(d);
     }
   });
   for (size_t r = 0; r < rescaled.size(); ++r) {
@@ -143,7 +190,12 @@ void TaskVectorSparsifier<T>::apply(const Chunk<T>& c, size_t v, std::span<T> de
     std::fill(delta.begin(), delta.end(), T(0));
     return;
   }
-  mask(c, v, delta);
+  const std::vector<uint8_t>* kept = kept_.empty() ? nullptr : &kept_[v * chunks_ + c.index];
+  if (kept && !kept->empty()) {
+    keep_nonzero_bits(delta, *kept);
+  } else {
+    mask(c, v, delta);
+  }
   const T factor = factors_[v];
   if (factor != T(1))
     for (T& x : delta) x *= factor;
@@ -197,31 +249,36 @@ void TaskVectorSparsifier<T>::mask_della(const Chunk<T>& c, const SparsifyParams
   if (length == 0) return;
   const size_t slice = length * inner;
   assert(c.offset % slice == 0 && delta.size() % slice == 0);
-  thread_local std::vector<T> line;
-  thread_local std::vector<size_t> ranks;
+  thread_local std::vector<T> gathered;
+  thread_local std::vector<uint32_t> ranks;
   thread_local std::vector<float> u;
-  line.resize(length);
   ranks.resize(length);
   u.resize(length);
-  const double low = p.density - p.epsilon;
+  // QUIRK fix: MergeKit divides by m - 1 = 0 on lines of length 1; p = density there.
+  const double low = length > 1 ? p.density - p.epsilon : p.density;
   const double slope = length > 1 ? 2 * p.epsilon / double(length - 1) : 0.0;
   for (size_t o = 0; o < delta.size() / slice; ++o) {
     for (size_t r = 0; r < inner; ++r) {
       const size_t first = o * slice + r;  // in the chunk
-      for (size_t j = 0; j < length; ++j) line[j] = delta[first + j * inner];
-      ascending_magnitude_ranks<T>(line, ranks);
       const size_t global_first = c.offset + first;
+      // A line is contiguous in 2-D tensors; in higher ranks it is gathered and scattered back.
+      std::span<T> line;
       if (inner == 1) {
+        line = delta.subspan(first, length);
         fill_uniform01(p.key, global_first, u);
       } else {
+        gathered.resize(length);
+        for (size_t j = 0; j < length; ++j) gathered[j] = delta[first + j * inner];
         for (size_t j = 0; j < length; ++j) u[j] = uniform01(p.key, global_first + j * inner);
+        line = gathered;
       }
+      ascending_magnitude_ranks<T>(line, ranks);
       for (size_t j = 0; j < length; ++j) {
-        // QUIRK fix: MergeKit divides by m - 1 = 0 on lines of length 1; p = density there.
-        const double keep_p = length > 1 ? low + slope * double(ranks[j] - 1) : p.density;
-        T& x = delta[first + j * inner];
-        x = double(u[j]) < keep_p ? x : T(0);
+        const double keep_p = low + slope * double(ranks[j] - 1);
+        line[j] = double(u[j]) < keep_p ? line[j] : T(0);
       }
+      if (inner != 1)
+        for (size_t j = 0; j < length; ++j) delta[first + j * inner] = gathered[j];
     }
   }
 }

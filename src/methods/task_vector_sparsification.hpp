@@ -57,6 +57,11 @@ class TaskVectorSparsifier {
   std::vector<TopMagnitudes<T>> sets_;
   std::vector<int> outer_set_, inner_set_;  // per vector: index into sets_, -1 when none
   std::vector<T> factors_;                  // per vector: the rescale factor (1: none)
+  // della's masks from the rescale pass, kept for the output pass when they fit the stream's
+  // scratch (each line is then ranked once): bit j of kept_[v * chunks + c] says whether element j
+  // of chunk c of vector v survived. Empty: recompute.
+  std::vector<std::vector<uint8_t>> kept_;
+  size_t chunks_ = 0;
 };
 
 // Whether della's keep probabilities density +- epsilon lie strictly inside (0, 1). A density >= 1

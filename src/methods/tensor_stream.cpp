@@ -30,6 +30,8 @@ class MemoryStream : public TensorStream<T> {
   void for_each_chunk(const std::function<void(const Chunk<T>&)>& visit) override {
     for (size_t c = 0; c < layout_.count(); ++c) visit(chunk(c));
   }
+  // The tensors are in memory already; scratch of their size is of the same order.
+  size_t scratch_bytes() const override { return args_.scratch_bytes; }
   void write_each_chunk(const std::function<void(const Chunk<T>&, T* out)>& produce) override {
     for (size_t c = 0; c < layout_.count(); ++c) produce(chunk(c), args_.out + layout_.offset(c));
   }

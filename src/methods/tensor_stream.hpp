@@ -37,6 +37,10 @@ class TensorStream {
   virtual int workers() const = 0;
   // A statistics pass: visit(chunk) for every chunk, concurrently; returns when all are done.
   virtual void for_each_chunk(const std::function<void(const Chunk<T>&)>& visit) = 0;
+  // Bytes a kernel may hold across passes besides the chunks (per-chunk partials, masks kept for
+  // the output pass): the share of --max-memory the chunk buffers leave. A kernel that would need
+  // more takes a way that needs less (computing again).
+  virtual size_t scratch_bytes() const = 0;
   // The output pass: produce(chunk, out) writes the chunk's `count` output elements to `out`.
   // Called once per kernel run, last.
   virtual void write_each_chunk(const std::function<void(const Chunk<T>&, T* out)>& produce) = 0;

@@ -55,6 +55,7 @@ class VectorStream : public TensorStream<T> {
       }
     }
   }
+  size_t scratch_bytes() const override { return 0; }
   void write_each_chunk(const std::function<void(const Chunk<T>&, T* out)>&) override {
     ADD_FAILURE() << "selection must not write output";
   }

@@ -43,6 +43,7 @@ struct MergeCall {
   std::vector<int64_t> shape;  // defaults to 1-D
   uint64_t seed = 0;
   size_t chunk_elements = 0;  // streaming kernels: MergeArgs::chunk_elements (0: the default)
+  size_t scratch_bytes = size_t(1) << 30;  // streaming kernels: MergeArgs::scratch_bytes
 
   std::vector<Params> resolved_per_input(const MethodInfo& info) const {
     std::vector<Params> result;
@@ -79,6 +80,7 @@ struct MergeCall {
     args.global = &glob;
     args.seed = seed;
     args.chunk_elements = chunk_elements;
+    args.scratch_bytes = scratch_bytes;
     std::vector<T> out(args.numel(), T(-12345));
     args.out = out.data();
     m.merge(args);

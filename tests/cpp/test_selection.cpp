@@ -173,16 +173,16 @@ TYPED_TEST(Selection, InPlaceSelectionsZeroWhatTheMasksDrop) {
 TYPED_TEST(Selection, AscendingRanksWithinALine) {
   using T = TypeParam;
   const std::vector<T> line = {T(0.3), T(-0.1), T(0.3), T(2), T(0)};
-  std::vector<size_t> ranks(line.size());
+  std::vector<uint32_t> ranks(line.size());
   ascending_magnitude_ranks<T>(line, ranks);
   // 0 -> 1, 0.1 -> 2, the two 0.3: the higher index ranks lower -> index 2 is 3, index 0 is 4; 2
   // -> 5.
-  EXPECT_EQ(ranks, (std::vector<size_t>{4, 2, 3, 5, 1}));
+  EXPECT_EQ(ranks, (std::vector<uint32_t>{4, 2, 3, 5, 1}));
 
   const std::vector<T> v = quantized_values<T>(3001, 11, 5);
   std::vector<size_t> ascending = descending_order(v);
   std::reverse(ascending.begin(), ascending.end());
-  std::vector<size_t> all(v.size());
+  std::vector<uint32_t> all(v.size());
   ascending_magnitude_ranks<T>(v, all);
   for (size_t r = 0; r < ascending.size(); ++r) ASSERT_EQ(all[ascending[r]], r + 1);
 }
