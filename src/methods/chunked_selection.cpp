@@ -80,14 +80,29 @@ void find_magnitude_cuts(TensorStream<T>& stream, size_t numel, std::span<TopMag
   // and a cut through a run of ties usually lands on such a key: these counts then spare the pass
   // that counts each chunk's ties.
   std::vector<std::vector<size_t>> zeros(searches.size(), std::vector<size_t>(chunks));
+  // Searches over the same vector with the same prefix need the same histogram (breadcrumbs' two
+  // cuts in the first pass): the first of them counts it, the others read it.
+  std::vector<size_t> source(searches.size());
   for (int digit = digit_count<Key>(kDigitBits) - 1; digit >= 0; --digit) {
     const int shift = digit * kDigitBits;
+    for (size_t s = 0; s < searches.size(); ++s) {
+      source[s] = s;
+      for (size_t t = 0; t < s; ++t) {
+        if (searches[t].set->vector() == searches[s].set->vector() &&
+            searches[t].prefix == searches[s].prefix &&
+            searches[t].prefix_mask == searches[s].prefix_mask) {
+          source[s] = t;
+          break;
+        }
+      }
+    }
     for (auto& h : histograms) std::fill(h.begin(), h.end(), 0);
     stream.for_each_chunk([&](const Chunk<T>& c) {
       thread_local std::vector<std::span<T>> vectors;
       values(c, vectors);
       uint32_t* base = histograms[c.worker].data();
       for (size_t s = 0; s < searches.size(); ++s) {
+        if (source[s] != s) continue;
         const Search& search = searches[s];
         uint32_t* histogram = base + s * kBins;
         const std::span<T> v = vectors[search.set->vector()];
@@ -116,11 +131,13 @@ void find_magnitude_cuts(TensorStream<T>& stream, size_t numel, std::span<TopMag
     });
     for (size_t s = 0; s < searches.size(); ++s) {
       Search& search = searches[s];
+      const size_t counted = source[s];
+      if (digit == 0 && counted != s) zeros[s] = zeros[counted];
       // Walk from the largest digit down until the bin holding the k-th element.
       auto count = [&](size_t bin) {
         size_t sum = 0;
         for (const auto& h : histograms)
-          sum += h[s * kBins + bin] + h[(searches.size() + s) * kBins + bin];
+          sum += h[counted * kBins + bin] + h[(searches.size() + counted) * kBins + bin];
         return sum;
       };
       size_t bin = kDigitMask;
