@@ -6,7 +6,7 @@ namespace mf {
 
 namespace {
 
-// Written on plain scalars so that loops over independent blocks vectorize.
+// One block on plain scalars: single draws and the ends of a fill (philox_simd.cpp does the bulk).
 inline void philox_rounds(uint32_t& c0, uint32_t& c1, uint32_t& c2, uint32_t& c3, uint32_t k0,
                           uint32_t k1) {
   for (int round = 0; round < 10; ++round) {

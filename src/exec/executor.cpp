@@ -180,8 +180,7 @@ void run_streamed_job(const MergePlan& plan, size_t j, OutputWriter& writer, Wor
                       chunk_layout(plan, job, pool.size(), options.max_memory),
                       size_t(options.max_memory / 4));
   if (job.kind == JobKind::Pass) {
-    stream.write_each_chunk(
-        [](const Chunk<T>& c, T* out) { std::copy(c.inputs[0], c.inputs[0] + c.count, out); });
+    stream.write_input(0);
   } else {
     std::vector<Params> per_input;
     for (const auto& in : job.inputs) per_input.push_back(in.params);

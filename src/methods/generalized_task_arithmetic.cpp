@@ -88,9 +88,7 @@ class GeneralizedTaskArithmetic : public StreamingKernel<GeneralizedTaskArithmet
       weights.push_back(T(p.get("weight")));
     }
     if (models.empty()) {
-      stream.write_each_chunk([&](const Chunk<T>& c, T* out) {
-        std::copy(c.inputs[base], c.inputs[base] + c.count, out);
-      });
+      stream.write_input(size_t(base));
       return;
     }
     // d_i = x_i - base in T, into per-thread scratch.

@@ -40,8 +40,7 @@ class Slerp : public StreamingKernel<Slerp> {
   template <class T>
   void stream(const TensorArgs& args, TensorStream<T>& stream) const {
     if (args.input_count() == 1) {  // a tensor only one model has passes through
-      stream.write_each_chunk(
-          [](const Chunk<T>& c, T* out) { std::copy(c.inputs[0], c.inputs[0] + c.count, out); });
+      stream.write_input(0);
       return;
     }
     assert(args.input_count() == 2 && (args.base == 0 || args.base == 1));

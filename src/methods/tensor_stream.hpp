@@ -10,6 +10,7 @@
 // gives the same bits with any -j.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -44,6 +45,12 @@ class TensorStream {
   // The output pass: produce(chunk, out) writes the chunk's `count` output elements to `out`.
   // Called once per kernel run, last.
   virtual void write_each_chunk(const std::function<void(const Chunk<T>&, T* out)>& produce) = 0;
+  // An output pass that passes input `input` through unchanged.
+  void write_input(size_t input) {
+    write_each_chunk([input](const Chunk<T>& c, T* out) {
+      std::copy(c.inputs[input], c.inputs[input] + c.count, out);
+    });
+  }
 };
 
 // Chunk boundaries: whole granules (a kernel that needs whole rows in a chunk sets the row length)

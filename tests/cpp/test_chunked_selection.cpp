@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "exec/worker_pool.hpp"
+#include "magnitude_order.hpp"
 #include "methods/chunked_selection.hpp"
 #include "methods/magnitude_selection.hpp"
 #include "methods/tensor_stream.hpp"
@@ -155,18 +156,10 @@ std::vector<T> wide_values(size_t n, unsigned seed) {
   return v;
 }
 
-// The descending magnitude order the slow way: a stable sort by |x| (NaN above everything, equal
-// magnitudes in increasing index order); the first k are the set.
+// The first k of the descending magnitude order, written out the slow way.
 template <class T>
 std::vector<uint8_t> reference_top(const std::vector<T>& values, size_t k) {
-  std::vector<size_t> order(values.size());
-  std::iota(order.begin(), order.end(), 0);
-  auto larger = [&](size_t a, size_t b) {
-    const T x = std::abs(values[a]), y = std::abs(values[b]);
-    if (std::isnan(x) || std::isnan(y)) return std::isnan(x) && !std::isnan(y);
-    return x > y;
-  };
-  std::stable_sort(order.begin(), order.end(), larger);
+  const std::vector<size_t> order = testing::descending_magnitude_order(values);
   std::vector<uint8_t> keep(values.size(), 0);
   for (size_t i = 0; i < std::min(k, values.size()); ++i) keep[order[i]] = 1;
   return keep;

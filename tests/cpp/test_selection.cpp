@@ -7,25 +7,13 @@
 #include <random>
 #include <vector>
 
+#include "magnitude_order.hpp"
 #include "methods/magnitude_selection.hpp"
 
 namespace mf {
 namespace {
 
-// The descending magnitude order written out the slow way: a full stable sort by |x| descending
-// (equal magnitudes keep increasing index order); NaN first.
-template <class T>
-std::vector<size_t> descending_order(const std::vector<T>& values) {
-  std::vector<size_t> order(values.size());
-  std::iota(order.begin(), order.end(), 0);
-  auto larger = [&](size_t a, size_t b) {
-    const T x = std::abs(values[a]), y = std::abs(values[b]);
-    if (std::isnan(x) || std::isnan(y)) return std::isnan(x) && !std::isnan(y);
-    return x > y;
-  };
-  std::stable_sort(order.begin(), order.end(), larger);
-  return order;
-}
+using testing::descending_magnitude_order;
 
 template <class T>
 std::vector<uint8_t> top(const std::vector<T>& values, size_t k) {
@@ -94,7 +82,7 @@ TYPED_TEST(Selection, KeepsExactlyKAndMatchesAFullSort) {
   using T = TypeParam;
   for (int levels : {1, 3, 40, 100000}) {
     const std::vector<T> v = quantized_values<T>(20011, 17 + levels, levels);
-    const std::vector<size_t> order = descending_order(v);
+    const std::vector<size_t> order = descending_magnitude_order(v);
     for (size_t k : {size_t(1), size_t(2), size_t(137), size_t(10005), size_t(20010)}) {
       const std::vector<uint8_t> keep = top(v, k);
       std::vector<uint8_t> expected(v.size(), 0);
@@ -112,7 +100,7 @@ TYPED_TEST(Selection, SpreadMagnitudesAcrossAllRadixDigits) {
   std::uniform_real_distribution<double> exponent(-30, 30);
   std::vector<T> v(50000);
   for (T& x : v) x = T((gen() % 2 ? 1 : -1) * std::pow(10.0, exponent(gen)));
-  const std::vector<size_t> order = descending_order(v);
+  const std::vector<size_t> order = descending_magnitude_order(v);
   for (size_t k : {size_t(1), size_t(25000), size_t(49999)}) {
     std::vector<uint8_t> expected(v.size(), 0);
     for (size_t r = 0; r < k; ++r) expected[order[r]] = 1;
@@ -123,7 +111,7 @@ TYPED_TEST(Selection, SpreadMagnitudesAcrossAllRadixDigits) {
 TYPED_TEST(Selection, RankRangeIsTheReverseOrderSlice) {
   using T = TypeParam;
   const std::vector<T> v = quantized_values<T>(5003, 3, 6);
-  std::vector<size_t> ascending = descending_order(v);
+  std::vector<size_t> ascending = descending_magnitude_order(v);
   std::reverse(ascending.begin(), ascending.end());
   const size_t n = v.size();
   for (auto [first, last] : std::vector<std::pair<size_t, size_t>>{
@@ -180,7 +168,7 @@ TYPED_TEST(Selection, AscendingRanksWithinALine) {
   EXPECT_EQ(ranks, (std::vector<uint32_t>{4, 2, 3, 5, 1}));
 
   const std::vector<T> v = quantized_values<T>(3001, 11, 5);
-  std::vector<size_t> ascending = descending_order(v);
+  std::vector<size_t> ascending = descending_magnitude_order(v);
   std::reverse(ascending.begin(), ascending.end());
   std::vector<uint32_t> all(v.size());
   ascending_magnitude_ranks<T>(v, all);
