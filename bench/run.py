@@ -15,7 +15,9 @@ Each tool run is timed by wall clock from spawn to exit (MergeKit's interpreter 
 included: that is what its user waits for), while a sampler reads RssAnon from /proc/<pid>/status
 for the process and all its descendants every 50 ms and keeps the peak (anonymous memory only:
 ru_maxrss and VmHWM also count the mapped pages of the input files). After each run the output is
-synced (untimed, so dirty pages do not slow the next run) and deleted.
+synced (untimed, so dirty pages do not slow the next run; the sync is timed apart and reported as
+"MergeKit + sync": the time until MergeKit's output is on disk, which mergeforge's time includes)
+and deleted.
 
 Reported: the median wall time of the successful runs, the largest peak RssAnon of any run, and the
 median floor. A run that fails, times out (--timeout, default 1800 s) or grows past --mem-cap of
@@ -202,6 +204,7 @@ class Run:
     seconds: float = 0.0
     peak_anon: int = 0          # bytes
     cpu_seconds: float = 0.0    # user + system time of the process tree
+    sync_seconds: float = 0.0   # the untimed sync after the run: writing back what it left dirty
     returncode: int | None = None
     detail: str = ""
     log: str = ""
@@ -420,6 +423,11 @@ class Cell:
     def failure(self, tool: str) -> Run | None:
         return next((r for r in self.runs[tool] if r.status != "ok"), None)
 
+    def synced_time(self, tool: str) -> float | None:
+        """Median time until the output is on disk: the run plus the sync after it."""
+        t = [r.seconds + r.sync_seconds for r in self.runs[tool] if r.status == "ok"]
+        return statistics.median(t) if t else None
+
     def cpu(self, tool: str) -> float | None:
         t = [r.cpu_seconds for r in self.runs[tool] if r.status == "ok"]
         return statistics.median(t) if t else None
@@ -447,10 +455,10 @@ def mem_cell(cell: Cell, tool: str) -> str:
 
 
 def table(cells: list[Cell], skip_mergekit: bool) -> list[str]:
-    rows = ["| method | size | mergeforge s | MergeKit s | speed-up | mergeforge / floor | floor s "
-            "| mergeforge peak RssAnon | MergeKit peak RssAnon | memory ratio | mergeforge CPU s "
-            "| MergeKit CPU s |",
-            "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    rows = ["| method | size | mergeforge s | MergeKit s | speed-up | MergeKit + sync s "
+            "| mergeforge / floor | floor s | mergeforge peak RssAnon | MergeKit peak RssAnon "
+            "| memory ratio | mergeforge CPU s | MergeKit CPU s |",
+            "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for c in cells:
         mf, mk, fl = c.time("mergeforge"), c.time("mergekit"), c.floor()
         mfp, mkp = c.peak("mergeforge"), c.peak("mergekit")
@@ -462,8 +470,10 @@ def table(cells: list[Cell], skip_mergekit: bool) -> list[str]:
         ratio = f"1/{mkp / mfp:.0f}" if mfp and mkp and mk else "-"
         cpu = {t: (f"{c.cpu(t):.1f}" if c.cpu(t) is not None else "-") for t in c.runs}
         floor = f"{fl:.2f}" if fl is not None else "-"
+        mk_synced = c.synced_time("mergekit")
+        synced = f"{mk_synced:.2f}" if mk_synced is not None else "-"
         rows.append(f"| {c.method} | {c.size} | {tool_cell(c, 'mergeforge', False)} "
-                    f"| {tool_cell(c, 'mergekit', skip_mergekit)} | {speedup} | {over_floor} "
+                    f"| {tool_cell(c, 'mergekit', skip_mergekit)} | {speedup} | {synced} | {over_floor} "
                     f"| {floor} | {mem_cell(c, 'mergeforge')} | {mem_cell(c, 'mergekit')} | {ratio} "
                     f"| {cpu['mergeforge']} | {cpu['mergekit']} |")
     return rows
@@ -613,7 +623,7 @@ def main() -> int:
             "the machine inflates wall times; compare CPU times too).",
             "- Floor: read every input byte once (16 MiB reads, page cache warm where it fits) plus write "
             "the output's bytes once and fsync (mergeforge fsyncs its output; MergeKit does not, so its "
-            "times exclude the writeback of its output).",
+            "times exclude the writeback of its output: \"MergeKit + sync\" adds the sync run after it).",
             f"- Runs are stopped after {args.timeout:.0f} s or at {fmt_bytes(mem_cap)} of anonymous memory.",
             "", "## End to end", "", *lines, "",
             "Targets: speed-up >= 10x for ties, dare_ties, della, breadcrumbs and >= 4x for linear, slerp, "
@@ -683,13 +693,15 @@ def main() -> int:
                     log = scratch / "logs" / f"{size}-{method}-{tool}-{r + 1}.log"
                     run = run_measured(tool, commands[tool], log, args.timeout, mem_cap)
                     cell.runs[tool].append(run)
+                    synced = time.monotonic()
                     os.sync()
+                    run.sync_seconds = time.monotonic() - synced
                     shutil.rmtree(out_dir, ignore_errors=True)
                     for hidden in out_root.glob(f".{out_dir.name}*"):  # a failed run's partial output
                         shutil.rmtree(hidden, ignore_errors=True)
                     status = f"{run.seconds:.2f} s" if run.status == "ok" else run.detail
-                    print(f"   round {r + 1}: {tool:10s} {status} (CPU {run.cpu_seconds:.2f} s), "
-                          f"peak RssAnon {fmt_bytes(run.peak_anon)}", flush=True)
+                    print(f"   round {r + 1}: {tool:10s} {status} (CPU {run.cpu_seconds:.2f} s, sync after "
+                          f"{run.sync_seconds:.2f} s), peak RssAnon {fmt_bytes(run.peak_anon)}", flush=True)
             report(final=False)
     report(final=True)
 

@@ -9,6 +9,7 @@ namespace {
 
 using merge_test::cast;
 using merge_test::expect_near_all;
+using merge_test::expect_param;
 using merge_test::MergeCall;
 using merge_test::method;
 
@@ -78,15 +79,8 @@ TEST(KarcherInfo, MatchesMergeKitsContract) {
   EXPECT_EQ(info.min_models, 1);
   EXPECT_EQ(info.max_models, -1);
   EXPECT_EQ(info.partial, PartialInputs::MergePresent);
-  const ParamSpec* max_iter = info.find_param("max_iter");
-  ASSERT_NE(max_iter, nullptr);
-  EXPECT_EQ(max_iter->type, ParamType::Int);
-  EXPECT_EQ(max_iter->scope, ParamScope::Global);
-  EXPECT_EQ(max_iter->default_value, 10.0);
-  const ParamSpec* tol = info.find_param("tol");
-  ASSERT_NE(tol, nullptr);
-  EXPECT_EQ(tol->type, ParamType::Float);
-  EXPECT_EQ(tol->default_value, 1e-5);
+  expect_param(info, "max_iter", ParamType::Int, ParamScope::Global, 10.0);
+  expect_param(info, "tol", ParamType::Float, ParamScope::Global, 1e-5);
 }
 
 TYPED_TEST(Karcher, TwoOrthogonalInputsMeetHalfway) {

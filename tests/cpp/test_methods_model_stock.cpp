@@ -9,6 +9,7 @@ namespace {
 
 using merge_test::cast;
 using merge_test::expect_near_all;
+using merge_test::expect_param;
 using merge_test::MergeCall;
 using merge_test::method;
 
@@ -67,11 +68,7 @@ TEST(ModelStockInfo, MatchesMergeKitsContract) {
   EXPECT_EQ(info.max_models, -1);
   EXPECT_EQ(info.partial, PartialInputs::BaseOrOmit);
   EXPECT_EQ(info.paper_url, "https://arxiv.org/abs/2403.19522");
-  const ParamSpec* filter_wise = info.find_param("filter_wise");
-  ASSERT_NE(filter_wise, nullptr);
-  EXPECT_EQ(filter_wise->type, ParamType::Bool);
-  EXPECT_EQ(filter_wise->scope, ParamScope::Global);
-  EXPECT_EQ(filter_wise->default_value, 0.0);
+  expect_param(info, "filter_wise", ParamType::Bool, ParamScope::Global, 0.0);
 }
 
 TYPED_TEST(ModelStock, TwoFineTunesAt45Degrees) {

@@ -10,6 +10,7 @@ namespace {
 
 using merge_test::cast;
 using merge_test::expect_near_all;
+using merge_test::expect_param;
 using merge_test::MergeCall;
 using merge_test::method;
 
@@ -71,19 +72,9 @@ TEST(MultislerpInfo, MatchesMergeKitsContract) {
   EXPECT_EQ(info.min_models, 1);
   EXPECT_EQ(info.max_models, -1);
   EXPECT_EQ(info.partial, PartialInputs::MergePresent);
-  const ParamSpec* weight = info.find_param("weight");
-  ASSERT_NE(weight, nullptr);
-  EXPECT_EQ(weight->scope, ParamScope::PerNonBase);
-  EXPECT_FALSE(weight->default_value.has_value());
-  const ParamSpec* normalize = info.find_param("normalize_weights");
-  ASSERT_NE(normalize, nullptr);
-  EXPECT_EQ(normalize->type, ParamType::Bool);
-  EXPECT_EQ(normalize->default_value, 1.0);
-  const ParamSpec* eps = info.find_param("eps");
-  ASSERT_NE(eps, nullptr);
-  EXPECT_EQ(eps->type, ParamType::Float);
-  EXPECT_EQ(eps->scope, ParamScope::Global);
-  EXPECT_EQ(eps->default_value, 1e-8);
+  expect_param(info, "weight", ParamType::Float, ParamScope::PerNonBase, std::nullopt);
+  expect_param(info, "normalize_weights", ParamType::Bool, ParamScope::Global, 1.0);
+  expect_param(info, "eps", ParamType::Float, ParamScope::Global, 1e-8);
 }
 
 TYPED_TEST(Multislerp, TwoOrthogonalModels) {

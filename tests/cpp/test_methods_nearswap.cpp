@@ -7,6 +7,7 @@ namespace {
 
 using merge_test::cast;
 using merge_test::expect_near_all;
+using merge_test::expect_param;
 using merge_test::MergeCall;
 using merge_test::method;
 
@@ -21,11 +22,7 @@ TEST(NearswapInfo, MatchesMergeKitsContract) {
   EXPECT_EQ(info.max_models, 1);
   EXPECT_EQ(info.partial, PartialInputs::PassBaseOnly);
   EXPECT_EQ(info.paper_url, "https://huggingface.co/alchemonaut/QuartetAnemoi-70B-t0.0001");
-  const ParamSpec* t = info.find_param("t");
-  ASSERT_NE(t, nullptr);
-  EXPECT_EQ(t->type, ParamType::Float);
-  EXPECT_EQ(t->scope, ParamScope::Global);
-  EXPECT_FALSE(t->default_value.has_value());
+  expect_param(info, "t", ParamType::Float, ParamScope::Global, std::nullopt);
 }
 
 TYPED_TEST(Nearswap, TakesNearValuesAndRampsTowardTheBase) {

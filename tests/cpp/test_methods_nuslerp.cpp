@@ -9,6 +9,7 @@ namespace {
 
 using merge_test::cast;
 using merge_test::expect_near_all;
+using merge_test::expect_param;
 using merge_test::MergeCall;
 using merge_test::method;
 
@@ -67,19 +68,9 @@ TEST(NuslerpInfo, MatchesMergeKitsContract) {
   EXPECT_EQ(info.min_models, 2);
   EXPECT_EQ(info.max_models, 2);
   EXPECT_EQ(info.partial, PartialInputs::PassSingle);
-  const ParamSpec* weight = info.find_param("weight");
-  ASSERT_NE(weight, nullptr);
-  EXPECT_EQ(weight->scope, ParamScope::PerNonBase);
-  EXPECT_FALSE(weight->default_value.has_value());
-  const ParamSpec* flatten = info.find_param("nuslerp_flatten");
-  ASSERT_NE(flatten, nullptr);
-  EXPECT_EQ(flatten->type, ParamType::Bool);
-  EXPECT_EQ(flatten->scope, ParamScope::Global);
-  EXPECT_EQ(flatten->default_value, 1.0);
-  const ParamSpec* row_wise = info.find_param("nuslerp_row_wise");
-  ASSERT_NE(row_wise, nullptr);
-  EXPECT_EQ(row_wise->type, ParamType::Bool);
-  EXPECT_EQ(row_wise->default_value, 0.0);
+  expect_param(info, "weight", ParamType::Float, ParamScope::PerNonBase, std::nullopt);
+  expect_param(info, "nuslerp_flatten", ParamType::Bool, ParamScope::Global, 1.0);
+  expect_param(info, "nuslerp_row_wise", ParamType::Bool, ParamScope::Global, 0.0);
 }
 
 TYPED_TEST(Nuslerp, OrthogonalModelsAtEqualWeights) {

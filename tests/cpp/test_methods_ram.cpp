@@ -12,6 +12,7 @@ namespace {
 
 using merge_test::cast;
 using merge_test::expect_near_all;
+using merge_test::expect_param;
 using merge_test::MergeCall;
 using merge_test::method;
 using merge_test::plus;
@@ -28,11 +29,7 @@ TEST(RamInfo, MatchesMergeKit) {
   EXPECT_EQ(info.max_models, -1);
   EXPECT_EQ(info.partial, PartialInputs::MergePresent);
   ASSERT_EQ(info.params.size(), 1u);
-  const ParamSpec* epsilon = info.find_param("epsilon");
-  ASSERT_NE(epsilon, nullptr);
-  EXPECT_EQ(epsilon->type, ParamType::Float);
-  EXPECT_EQ(epsilon->scope, ParamScope::Global);
-  EXPECT_EQ(epsilon->default_value, 1e-5);
+  expect_param(info, "epsilon", ParamType::Float, ParamScope::Global, 1e-5);
 }
 
 const std::vector<double> kBase = {1, -1, 0.5, 2, 0, 3};

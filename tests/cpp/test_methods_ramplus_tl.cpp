@@ -14,6 +14,7 @@ namespace {
 
 using merge_test::cast;
 using merge_test::expect_near_all;
+using merge_test::expect_param;
 using merge_test::MergeCall;
 using merge_test::method;
 using merge_test::plus;
@@ -30,13 +31,8 @@ TEST(RamPlusInfo, MatchesMergeKit) {
   EXPECT_EQ(info.max_models, -1);
   EXPECT_EQ(info.partial, PartialInputs::MergePresent);
   ASSERT_EQ(info.params.size(), 3u);
-  for (auto [name, value] : {std::pair{"r", 0.1}, {"alpha", 0.2}, {"epsilon", 1e-5}}) {
-    const ParamSpec* spec = info.find_param(name);
-    ASSERT_NE(spec, nullptr) << name;
-    EXPECT_EQ(spec->type, ParamType::Float) << name;
-    EXPECT_EQ(spec->scope, ParamScope::Global) << name;
-    EXPECT_EQ(spec->default_value, value) << name;
-  }
+  for (auto [name, value] : {std::pair{"r", 0.1}, {"alpha", 0.2}, {"epsilon", 1e-5}})
+    expect_param(info, name, ParamType::Float, ParamScope::Global, value);
 }
 
 const std::vector<double> kBase = {1, -1, 0.5, 2, 0, 3};

@@ -15,6 +15,7 @@ namespace {
 
 using merge_test::cast;
 using merge_test::expect_near_all;
+using merge_test::expect_param;
 using merge_test::MergeCall;
 using merge_test::method;
 using merge_test::plus;
@@ -49,16 +50,8 @@ TEST(SceInfo, MatchesMergeKit) {
   EXPECT_EQ(info.max_models, -1);
   EXPECT_EQ(info.partial, PartialInputs::MergePresent);
   ASSERT_EQ(info.params.size(), 2u);
-  const ParamSpec* topk = info.find_param("select_topk");
-  ASSERT_NE(topk, nullptr);
-  EXPECT_EQ(topk->type, ParamType::Float);
-  EXPECT_EQ(topk->scope, ParamScope::Global);
-  EXPECT_EQ(topk->default_value, 1.0);
-  const ParamSpec* int8 = info.find_param("int8_mask");
-  ASSERT_NE(int8, nullptr);
-  EXPECT_EQ(int8->type, ParamType::Bool);
-  EXPECT_EQ(int8->scope, ParamScope::Global);
-  EXPECT_EQ(int8->default_value, 0.0);
+  expect_param(info, "select_topk", ParamType::Float, ParamScope::Global, 1.0);
+  expect_param(info, "int8_mask", ParamType::Bool, ParamScope::Global, 0.0);
   EXPECT_EQ(info.find_param("weight"), nullptr) << "MergeKit's sce takes no weight";
 }
 

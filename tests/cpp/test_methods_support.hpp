@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,17 @@ inline Params resolve(const MethodInfo& info, const std::vector<ParamScope>& sco
       p.set(spec.name, *spec.default_value);
   for (const auto& [name, value] : given) p.set(name, value);
   return p;
+}
+
+// One declared parameter, as MergeKit declares it: type, scope and default (nullopt: required).
+inline void expect_param(const MethodInfo& info, std::string_view name, ParamType type,
+                         ParamScope scope, std::optional<double> default_value) {
+  SCOPED_TRACE(std::string(name));
+  const ParamSpec* spec = info.find_param(name);
+  ASSERT_NE(spec, nullptr);
+  EXPECT_EQ(spec->type, type);
+  EXPECT_EQ(spec->scope, scope);
+  EXPECT_EQ(spec->default_value, default_value);
 }
 
 template <class T>
