@@ -15,9 +15,9 @@ Each tool run is timed by wall clock from spawn to exit (MergeKit's interpreter 
 included: that is what its user waits for), while a sampler reads RssAnon from /proc/<pid>/status
 for the process and all its descendants every 50 ms and keeps the peak (anonymous memory only:
 ru_maxrss and VmHWM also count the mapped pages of the input files). After each run the output is
-synced (untimed, so dirty pages do not slow the next run; the sync is timed apart and reported as
-"MergeKit + sync": the time until MergeKit's output is on disk, which mergeforge's time includes)
-and deleted.
+synced, outside the run's time (so dirty pages do not slow the next run), and deleted. The sync
+is timed on its own: "MergeKit + sync" is the time until MergeKit's output is on disk, which
+mergeforge's time already includes (it fsyncs).
 
 Reported: the median wall time of the successful runs, the largest peak RssAnon of any run, and the
 median floor. A run that fails, times out (--timeout, default 1800 s) or grows past --mem-cap of
@@ -693,9 +693,9 @@ def main() -> int:
                     log = scratch / "logs" / f"{size}-{method}-{tool}-{r + 1}.log"
                     run = run_measured(tool, commands[tool], log, args.timeout, mem_cap)
                     cell.runs[tool].append(run)
-                    synced = time.monotonic()
+                    sync_start = time.monotonic()
                     os.sync()
-                    run.sync_seconds = time.monotonic() - synced
+                    run.sync_seconds = time.monotonic() - sync_start
                     shutil.rmtree(out_dir, ignore_errors=True)
                     for hidden in out_root.glob(f".{out_dir.name}*"):  # a failed run's partial output
                         shutil.rmtree(hidden, ignore_errors=True)
