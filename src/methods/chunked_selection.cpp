@@ -4,6 +4,7 @@
 #include <cassert>
 
 #include "core/error.hpp"
+#include "methods/magnitude_filter.hpp"
 
 namespace mf {
 
@@ -71,8 +72,8 @@ void find_magnitude_cuts(TensorStream<T>& stream, size_t numel, std::span<TopMag
 
   const int workers = stream.workers();
   const size_t chunks = stream.chunk_count();
-  // histograms[worker]: kBins counters per search, then kBins more per search for the odd elements
-  // of the first digit's pass.
+  // histograms[worker]: kBins counters per search for the even keys of a chunk, then kBins more
+  // per search for the odd ones.
   std::vector<std::vector<uint32_t>> histograms(workers,
                                                 std::vector<uint32_t>(2 * searches.size() * kBins));
   // zeros[search][chunk]: the chunk's elements equal to the prefix with a last digit of 0, counted
@@ -99,34 +100,36 @@ void find_magnitude_cuts(TensorStream<T>& stream, size_t numel, std::span<TopMag
     for (auto& h : histograms) std::fill(h.begin(), h.end(), 0);
     stream.for_each_chunk([&](const Chunk<T>& c) {
       thread_local std::vector<std::span<T>> vectors;
+      thread_local std::vector<Key> matching;
       values(c, vectors);
       uint32_t* base = histograms[c.worker].data();
       for (size_t s = 0; s < searches.size(); ++s) {
         if (source[s] != s) continue;
         const Search& search = searches[s];
-        uint32_t* histogram = base + s * kBins;
-        const std::span<T> v = vectors[search.set->vector()];
-        if (search.prefix_mask == 0) {
-          // Every key counts. Even and odd elements go to two histograms, so that a run of equal
-          // keys does not wait on the previous increment of one counter.
-          uint32_t* odd = base + (searches.size() + s) * kBins;
+        const std::span<const T> v = vectors[search.set->vector()];
+        // Even and odd keys go to two histograms, so that a run of equal keys does not wait on
+        // the previous increment of one counter.
+        uint32_t* even = base + s * kBins;
+        uint32_t* odd = base + (searches.size() + s) * kBins;
+        auto count_keys = [&](size_t n, auto key_at) {
           size_t j = 0;
-          for (; j + 2 <= v.size(); j += 2) {
-            ++histogram[(magnitude_key(v[j]) >> shift) & kDigitMask];
-            ++odd[(magnitude_key(v[j + 1]) >> shift) & kDigitMask];
+          for (; j + 2 <= n; j += 2) {
+            ++even[(key_at(j) >> shift) & kDigitMask];
+            ++odd[(key_at(j + 1) >> shift) & kDigitMask];
           }
-          if (j < v.size()) ++histogram[(magnitude_key(v[j]) >> shift) & kDigitMask];
+          if (j < n) ++even[(key_at(j) >> shift) & kDigitMask];
+        };
+        if (search.prefix_mask == 0) {  // every key counts
+          count_keys(v.size(), [&](size_t j) { return magnitude_key(v[j]); });
           continue;
         }
-        size_t zero = 0;
-        for (T x : v) {
-          const Key key = magnitude_key(x);
-          if ((key & search.prefix_mask) == search.prefix) {
-            ++histogram[(key >> shift) & kDigitMask];
-            zero += key == search.prefix;
-          }
-        }
-        if (digit == 0) zeros[s][c.index] = zero;
+        if (matching.size() < v.size()) matching.resize(v.size());
+        const size_t n =
+            matching_magnitude_keys(v, search.prefix_mask, search.prefix, matching.data());
+        // In the last pass, a key equal to the prefix is one whose last digit is 0: bin 0.
+        const size_t zeros_before = size_t(even[0]) + odd[0];
+        count_keys(n, [&](size_t j) { return matching[j]; });
+        if (digit == 0) zeros[s][c.index] = size_t(even[0]) + odd[0] - zeros_before;
       }
     });
     for (size_t s = 0; s < searches.size(); ++s) {

@@ -1,0 +1,70 @@
+// Highway kernel of magnitude_filter.hpp; see core/dtype_simd.cpp for how foreach_target and the
+// dispatch work. The matching keys are compressed in a register and the whole vector stored at
+// out + count (AVX-512's compress-to-memory instruction is microcoded and many times slower on AMD
+// Zen 4); count never exceeds the elements read so far, so the store stays inside the caller's
+// values.size() keys. The elements past the last whole vector take the scalar loop.
+#include "methods/magnitude_filter.hpp"
+
+#include "methods/magnitude_selection.hpp"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "methods/magnitude_filter.cpp"
+#include <hwy/foreach_target.h>  // must come before highway.h
+#include <hwy/highway.h>
+
+HWY_BEFORE_NAMESPACE();
+namespace mf {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+size_t MatchingKeysF32(const float* HWY_RESTRICT values, size_t n, uint32_t mask, uint32_t prefix,
+                       uint32_t* HWY_RESTRICT out) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToUnsigned<decltype(df)> du;
+  const size_t N = hn::Lanes(du);
+  const auto magnitude_bits = hn::Set(du, 0x7fffffffu);
+  const auto mask_v = hn::Set(du, mask);
+  const auto prefix_v = hn::Set(du, prefix);
+  size_t count = 0, i = 0;
+  for (; i + N <= n; i += N) {
+    const auto key = hn::And(hn::BitCast(du, hn::LoadU(df, values + i)), magnitude_bits);
+    const auto match = hn::Eq(hn::And(key, mask_v), prefix_v);
+    hn::StoreU(hn::Compress(key, match), du, out + count);
+    count += hn::CountTrue(du, match);
+  }
+  for (; i < n; ++i) {
+    const uint32_t key = magnitude_key(values[i]);
+    out[count] = key;
+    count += (key & mask) == prefix;
+  }
+  return count;
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace mf
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace mf {
+
+HWY_EXPORT(MatchingKeysF32);
+
+size_t matching_magnitude_keys(std::span<const float> values, uint32_t mask, uint32_t prefix,
+                               uint32_t* out) {
+  return HWY_DYNAMIC_DISPATCH(MatchingKeysF32)(values.data(), values.size(), mask, prefix, out);
+}
+
+// float64 merges are rare (a recipe asking for dtype float64): a plain loop serves.
+size_t matching_magnitude_keys(std::span<const double> values, uint64_t mask, uint64_t prefix,
+                               uint64_t* out) {
+  size_t count = 0;
+  for (double x : values) {
+    const uint64_t key = magnitude_key(x);
+    out[count] = key;
+    count += (key & mask) == prefix;
+  }
+  return count;
+}
+
+}  // namespace mf
+#endif  // HWY_ONCE

@@ -1,0 +1,22 @@
+// The filter of a magnitude cut's later histogram passes (chunked_selection.cpp): of a run of
+// values, the magnitude keys (magnitude_selection.hpp) whose decided digits equal the prefix found
+// so far. Once the first digit is known, only the elements in its bin matter; a scalar loop that
+// tests each element mispredicts a branch whenever that bin is well filled, which it is at a cut
+// near the median of bf16 deltas. The float version is a Highway kernel (compare and compress,
+// no branch per element), dispatched at run time to the best target the CPU has.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace mf {
+
+// Writes to out[0 .. m) the keys k of the values, in order, with (k & mask) == prefix, and returns
+// m. `out` has room for values.size() keys.
+size_t matching_magnitude_keys(std::span<const float> values, uint32_t mask, uint32_t prefix,
+                               uint32_t* out);
+size_t matching_magnitude_keys(std::span<const double> values, uint64_t mask, uint64_t prefix,
+                               uint64_t* out);
+
+}  // namespace mf

@@ -1,0 +1,86 @@
+// The SIMD filter of magnitude cuts (src/methods/magnitude_filter.cpp) must return exactly the keys
+// a scalar loop selects, in order, on every Highway target this CPU supports: signs, zeros, NaN and
+// infinities, prefixes that match none, some or all elements, and lengths that are not multiples
+// of any vector width.
+#include <gtest/gtest.h>
+#include <hwy/tests/hwy_gtest.h>
+
+#include <bit>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "methods/magnitude_filter.hpp"
+#include "methods/magnitude_selection.hpp"
+
+namespace mf {
+namespace {
+
+class MagnitudeFilterSimd : public hwy::TestWithParamTarget {};
+HWY_TARGET_INSTANTIATE_TEST_SUITE_P(MagnitudeFilterSimd);
+
+// bf16-like deltas (few significant bits, so many keys share a prefix), with both zeros, NaN and
+// infinities mixed in.
+std::vector<float> values_for(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1e-2f);
+  std::vector<float> v(n);
+  for (float& x : v) {
+    switch (rng() % 16) {
+      case 0:
+        x = rng() % 2 ? 0.0f : -0.0f;
+        break;
+      case 1:
+        x = rng() % 2 ? std::numeric_limits<float>::quiet_NaN()
+                      : -std::numeric_limits<float>::infinity();
+        break;
+      default:
+        x = std::bit_cast<float>(std::bit_cast<uint32_t>(normal(rng)) & 0xffff0000u);
+    }
+  }
+  return v;
+}
+
+std::vector<uint32_t> scalar_matches(const std::vector<float>& v, uint32_t mask, uint32_t prefix) {
+  std::vector<uint32_t> keys;
+  for (float x : v)
+    if ((magnitude_key(x) & mask) == prefix) keys.push_back(magnitude_key(x));
+  return keys;
+}
+
+TEST_P(MagnitudeFilterSimd, ReturnsTheScalarLoopsKeysInOrder) {
+  for (size_t n : {0, 1, 7, 16, 31, 33, 100, 1027}) {
+    const std::vector<float> v = values_for(n, 7 + n);
+    // Prefixes: the first digit of a common key, of zero and of +inf / NaN, one that nothing has,
+    // both digits (a whole key), and the empty mask (every element).
+    const uint32_t common = magnitude_key(v.empty() ? 0.01f : v[n / 2]);
+    const std::vector<std::pair<uint32_t, uint32_t>> cuts = {{0xffff0000u, common & 0xffff0000u},
+                                                             {0xffff0000u, 0},
+                                                             {0xffff0000u, 0x7f800000u},
+                                                             {0xffff0000u, 0x7fc00000u},
+                                                             {0xffff0000u, 0x12340000u},
+                                                             {0xffffffffu, common},
+                                                             {0, 0}};
+    for (const auto& [mask, prefix] : cuts) {
+      const std::vector<uint32_t> expected = scalar_matches(v, mask, prefix);
+      std::vector<uint32_t> out(n);
+      const size_t m = matching_magnitude_keys(v, mask, prefix, out.data());
+      out.resize(m);
+      EXPECT_EQ(out, expected) << "n " << n << ", mask " << std::hex << mask << ", prefix "
+                               << prefix;
+    }
+  }
+}
+
+TEST(MagnitudeFilter, DoubleKeepsTheMatchingKeysInOrder) {
+  const std::vector<double> v = {0.5, -0.5, 0.25, -0.0, 0.5000001, 3.0};
+  std::vector<uint64_t> out(v.size());
+  const uint64_t mask = 0xffff000000000000ull;
+  const size_t m = matching_magnitude_keys(v, mask, magnitude_key(0.5) & mask, out.data());
+  out.resize(m);
+  EXPECT_EQ(out, (std::vector<uint64_t>{magnitude_key(0.5), magnitude_key(0.5),
+                                        magnitude_key(0.5000001)}));
+}
+
+}  // namespace
+}  // namespace mf
