@@ -211,6 +211,25 @@ void for_each_input_range(const MergePlan& plan, const MergeJob& job, Visit visi
   }
 }
 
+// Streamed jobs whose inputs are in the page cache go first, most resident first (ties keep plan
+// order). When the inputs outgrow RAM, the cache holds the part of them some earlier run read
+// last; in plan order, every read of an evicted tensor would push out the cached tensors still
+// waiting their turn, and a second run over the same models would read nearly everything from
+// disk again.
+void order_by_residency(const MergePlan& plan, std::vector<size_t>& jobs) {
+  std::vector<double> resident(plan.jobs.size(), 0);
+  for (size_t j : jobs) {
+    double bytes = 0, cached = 0;
+    for_each_input_range(plan, plan.jobs[j], [&](const MappedFile& f, uint64_t at, uint64_t n) {
+      bytes += double(n);
+      cached += double(n) * f.resident_fraction(at, n);
+    });
+    resident[j] = bytes == 0 ? 1.0 : cached / bytes;
+  }
+  std::stable_sort(jobs.begin(), jobs.end(),
+                   [&](size_t a, size_t b) { return resident[a] > resident[b]; });
+}
+
 }  // namespace
 
 void check_memory_budget(const MergePlan& plan, const ExecOptions& options) {
@@ -252,6 +271,7 @@ void execute_plan(const MergePlan& plan, OutputWriter& writer, const ExecOptions
       (is_streamed(plan, plan.jobs[j]) ? streamed : whole).push_back(j);
     }
   }
+  order_by_residency(plan, streamed);
   std::mutex progress_mutex;
   auto finished = [&](size_t j) {
     std::lock_guard lock(progress_mutex);

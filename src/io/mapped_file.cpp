@@ -79,4 +79,21 @@ void MappedFile::prefetch(uint64_t offset, uint64_t length) const {
   ::posix_fadvise(fd_, off_t(offset), off_t(end - offset), POSIX_FADV_WILLNEED);
 }
 
+double MappedFile::resident_fraction(uint64_t offset, uint64_t length) const {
+  if (data_ == nullptr || offset >= size_ || length == 0) return 0;
+  constexpr uint64_t kSamples = 64;
+  const uint64_t page = page_size();
+  const uint64_t first = offset / page;
+  const uint64_t pages =
+      (offset + std::min<uint64_t>(length, size_ - offset) - 1) / page + 1 - first;
+  const uint64_t samples = std::min(pages, kSamples);
+  uint64_t resident = 0;
+  for (uint64_t s = 0; s < samples; ++s) {
+    const uint64_t at = (first + s * pages / samples) * page;
+    unsigned char in_cache = 0;
+    if (::mincore(const_cast<uint8_t*>(data_) + at, 1, &in_cache) == 0) resident += in_cache & 1;
+  }
+  return double(resident) / double(samples);
+}
+
 }  // namespace mf

@@ -1,6 +1,9 @@
 // Model directories written to a temporary folder: one file, shards with an index, and each way a
 // directory can be broken. Also the read-only mapping underneath.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -272,6 +275,38 @@ TEST(MappedFile, MapsContents) {
   file.release(0, 1 << 30);
   file.release(content.size() + 10, 5);
   EXPECT_EQ(std::memcmp(file.bytes().data(), content.data(), content.size()), 0);
+}
+
+// The page cache's contents drive the order of streamed jobs (executor.cpp): a file just read
+// reports all of it cached; after its pages are dropped, only the part read again.
+TEST(MappedFile, ResidentFractionFollowsThePageCache) {
+  TempDir dir;
+  const size_t page = size_t(::sysconf(_SC_PAGESIZE));
+  const std::string content(256 * page, 'x');
+  dir.write("data.bin", content);
+  const std::string path = (dir.path() / "data.bin").string();
+  MappedFile file(path);
+  EXPECT_EQ(file.resident_fraction(0, content.size()), 1.0);   // just written
+  EXPECT_EQ(file.resident_fraction(content.size(), 10), 0.0);  // past the end
+  EXPECT_EQ(file.resident_fraction(0, 0), 0.0);
+
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ::fdatasync(fd);  // clean pages can be dropped
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  struct statfs fs {};
+  if (::statfs(path.c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC) {
+    ::close(fd);
+    GTEST_SKIP() << "tmpfs keeps its pages";
+  }
+  EXPECT_EQ(file.resident_fraction(0, content.size()), 0.0);
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);  // no read-ahead into the second half
+  std::string half(content.size() / 2, '\0');
+  ASSERT_EQ(::pread(fd, half.data(), half.size(), 0), ssize_t(half.size()));
+  ::close(fd);
+  EXPECT_EQ(file.resident_fraction(0, content.size() / 2), 1.0);
+  EXPECT_EQ(file.resident_fraction(content.size() / 2, content.size() / 2), 0.0);
+  EXPECT_NEAR(file.resident_fraction(0, content.size()), 0.5, 0.05);
 }
 
 TEST(MappedFile, EmptyFile) {
