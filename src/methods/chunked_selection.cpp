@@ -5,8 +5,20 @@
 
 #include "core/error.hpp"
 #include "methods/magnitude_filter.hpp"
+#include "methods/task_vector_simd.hpp"
 
 namespace mf {
+
+template <class T>
+std::optional<MagnitudeKey<T>> TopMagnitudes<T>::lowest_kept(size_t chunk_index) const {
+  assert(mode_ == Mode::Cut);
+  // Only the chunk where the taken ties end needs them counted; elsewhere a comparison decides.
+  const bool all_ties = ties_before_.empty() || ties_before_[chunk_index + 1] <= ties_;
+  const bool no_ties = !ties_before_.empty() && ties_before_[chunk_index] >= ties_;
+  if (all_ties) return threshold_;
+  if (no_ties) return threshold_ + 1;
+  return std::nullopt;
+}
 
 template <class T>
 void TopMagnitudes<T>::mark(size_t chunk_index, std::span<const T> values, uint8_t* keep) const {
@@ -20,12 +32,8 @@ void TopMagnitudes<T>::mark(size_t chunk_index, std::span<const T> values, uint8
     case Mode::Cut:
       break;
   }
-  // Only the chunk where the taken ties end needs them counted; elsewhere a comparison decides.
-  const bool all_ties = ties_before_.empty() || ties_before_[chunk_index + 1] <= ties_;
-  const bool no_ties = !ties_before_.empty() && ties_before_[chunk_index] >= ties_;
-  if (all_ties || no_ties) {
-    const Key above = all_ties ? threshold_ : threshold_ + 1;
-    for (size_t j = 0; j < values.size(); ++j) keep[j] = magnitude_key(values[j]) >= above;
+  if (const auto lowest = lowest_kept(chunk_index)) {
+    for (size_t j = 0; j < values.size(); ++j) keep[j] = magnitude_key(values[j]) >= *lowest;
     return;
   }
   size_t tie = ties_before_[chunk_index];  // rank of the next equal element among all equal ones
@@ -35,6 +43,20 @@ void TopMagnitudes<T>::mark(size_t chunk_index, std::span<const T> values, uint8
     keep[j] = key > threshold_ || (equal && tie < ties_);
     tie += equal;
   }
+}
+
+template <class T>
+void TopMagnitudes<T>::keep(size_t chunk_index, std::span<T> values) const {
+  if (mode_ == Mode::Cut) {
+    if (const auto lowest = lowest_kept(chunk_index)) {
+      zero_magnitudes_below(values, *lowest);
+      return;
+    }
+  }
+  thread_local std::vector<uint8_t> kept;
+  kept.resize(values.size());
+  mark(chunk_index, values, kept.data());
+  for (size_t j = 0; j < values.size(); ++j) values[j] = kept[j] ? values[j] : T(0);
 }
 
 template <class T>

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -38,11 +39,17 @@ class TopMagnitudes {
   // keep[j] = whether element j of chunk `chunk_index` (values[j]) is in the set. Needs the cut
   // (find_magnitude_cuts) unless k is 0 or covers the tensor.
   void mark(size_t chunk_index, std::span<const T> values, uint8_t* keep) const;
+  // The same selection in place: the elements of the chunk not in the set become zero.
+  void keep(size_t chunk_index, std::span<T> values) const;
 
  private:
   template <class U>
   friend void find_magnitude_cuts(TensorStream<U>& stream, size_t numel,
                                   std::span<TopMagnitudes<U>> sets, const ChunkVectors<U>& values);
+
+  // The lowest key kept in a chunk that a comparison decides alone (every tie in it is taken, or
+  // none is); nullopt in the chunk where the taken ties end.
+  std::optional<Key> lowest_kept(size_t chunk_index) const;
 
   enum class Mode { None, All, Cut };
   size_t vector_;

@@ -7,6 +7,7 @@
 
 #include "core/rng.hpp"
 #include "methods/task_vector_combine.hpp"
+#include "methods/task_vector_simd.hpp"
 
 namespace mf {
 
@@ -100,7 +101,7 @@ class GeneralizedTaskArithmetic : public StreamingKernel<GeneralizedTaskArithmet
       for (size_t v = 0; v < models.size(); ++v) {
         T* d = scratch.data() + v * c.count;
         const T* x = c.inputs[models[v]];
-        for (size_t e = 0; e < c.count; ++e) d[e] = x[e] - b[e];
+        subtract(x, b, c.count, d);
         out[v] = std::span<T>(d, c.count);
       }
     };

@@ -209,6 +209,8 @@ void TaskVectorSparsifier<T>::mask(const Chunk<T>& c, size_t v, std::span<T> del
     case Sparsifier::None:
       return;
     case Sparsifier::Magnitude:
+      sets_[outer_set_[v]].keep(c.index, delta);
+      return;
     case Sparsifier::MagnitudeOutliers:
       keep.resize(delta.size());
       sets_[outer_set_[v]].mark(c.index, delta, keep.data());

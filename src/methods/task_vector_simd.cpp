@@ -1,0 +1,78 @@
+// Highway kernels of task_vector_simd.hpp; see core/dtype_simd.cpp for how foreach_target and the
+// dispatch work. The elements past the last whole vector take the plain loop.
+#include "methods/task_vector_simd.hpp"
+
+#include "methods/magnitude_selection.hpp"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "methods/task_vector_simd.cpp"
+#include <hwy/foreach_target.h>  // must come before highway.h
+#include <hwy/highway.h>
+
+HWY_BEFORE_NAMESPACE();
+namespace mf {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+using DI = hn::RebindToSigned<DF>;
+
+void SubtractF32(const float* HWY_RESTRICT x, const float* HWY_RESTRICT base, size_t n,
+                 float* HWY_RESTRICT out) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  size_t e = 0;
+  for (; e + N <= n; e += N)
+    hn::StoreU(hn::Sub(hn::LoadU(df, x + e), hn::LoadU(df, base + e)), df, out + e);
+  for (; e < n; ++e) out[e] = x[e] - base[e];
+}
+
+// Keys have the sign bit clear, so they compare as signed integers; `lowest_kept` is one too (the
+// caller handles 2^31, which keeps nothing).
+void ZeroMagnitudesBelowF32(float* HWY_RESTRICT values, size_t n, uint32_t lowest_kept) {
+  const DF df;
+  const DI di;
+  const size_t N = hn::Lanes(df);
+  const auto magnitude_bits = hn::Set(di, 0x7fffffff);
+  const auto below = hn::Set(di, int32_t(lowest_kept));
+  size_t e = 0;
+  for (; e + N <= n; e += N) {
+    const auto x = hn::LoadU(df, values + e);
+    const auto key = hn::And(hn::BitCast(di, x), magnitude_bits);
+    hn::StoreU(hn::IfThenZeroElse(hn::RebindMask(df, hn::Lt(key, below)), x), df, values + e);
+  }
+  for (; e < n; ++e) values[e] = magnitude_key(values[e]) < lowest_kept ? 0.0f : values[e];
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace mf
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace mf {
+
+HWY_EXPORT(SubtractF32);
+HWY_EXPORT(ZeroMagnitudesBelowF32);
+
+void subtract(const float* x, const float* base, size_t n, float* out) {
+  HWY_DYNAMIC_DISPATCH(SubtractF32)(x, base, n, out);
+}
+
+void subtract(const double* x, const double* base, size_t n, double* out) {
+  for (size_t e = 0; e < n; ++e) out[e] = x[e] - base[e];
+}
+
+void zero_magnitudes_below(std::span<float> values, uint32_t lowest_kept) {
+  if (lowest_kept > 0x7fffffffu) {  // above every key: nothing is kept
+    for (float& x : values) x = 0;
+    return;
+  }
+  HWY_DYNAMIC_DISPATCH(ZeroMagnitudesBelowF32)(values.data(), values.size(), lowest_kept);
+}
+
+void zero_magnitudes_below(std::span<double> values, uint64_t lowest_kept) {
+  for (double& x : values) x = magnitude_key(x) < lowest_kept ? 0.0 : x;
+}
+
+}  // namespace mf
+#endif  // HWY_ONCE

@@ -1,0 +1,88 @@
+// The element-wise task-vector kernels (src/methods/task_vector_simd.cpp) must give the plain
+// loops' bits on every Highway target this CPU supports: NaN, infinities, signed zeros and
+// subnormals among the values, cut keys at, just above and just below present keys, and lengths
+// that are not multiples of any vector width.
+#include <gtest/gtest.h>
+#include <hwy/tests/hwy_gtest.h>
+
+#include <bit>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "methods/magnitude_selection.hpp"
+#include "methods/task_vector_simd.hpp"
+
+namespace mf {
+namespace {
+
+class TaskVectorSimd : public hwy::TestWithParamTarget {};
+HWY_TARGET_INSTANTIATE_TEST_SUITE_P(TaskVectorSimd);
+
+std::vector<float> values_for(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1e-2f);
+  std::vector<float> v(n);
+  for (float& x : v) {
+    switch (rng() % 16) {
+      case 0:
+        x = rng() % 2 ? 0.0f : -0.0f;
+        break;
+      case 1:
+        x = rng() % 2 ? std::numeric_limits<float>::quiet_NaN()
+                      : -std::numeric_limits<float>::infinity();
+        break;
+      case 2:
+        x = std::bit_cast<float>(uint32_t(rng() % 0x00800000u));  // subnormal
+        break;
+      default:
+        x = normal(rng);
+    }
+  }
+  return v;
+}
+
+void expect_same_bits(const std::vector<float>& got, const std::vector<float>& want,
+                      const char* what) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t e = 0; e < got.size(); ++e)
+    ASSERT_EQ(std::bit_cast<uint32_t>(got[e]), std::bit_cast<uint32_t>(want[e]))
+        << what << ": element " << e << " of " << got.size();
+}
+
+TEST_P(TaskVectorSimd, SubtractIsThePlainDifference) {
+  for (size_t n : {0, 1, 15, 16, 17, 100, 1027}) {
+    const std::vector<float> x = values_for(n, n), base = values_for(n, n + 1000);
+    std::vector<float> out(n), want(n);
+    subtract(x.data(), base.data(), n, out.data());
+    for (size_t e = 0; e < n; ++e) want[e] = x[e] - base[e];
+    expect_same_bits(out, want, "subtract");
+  }
+}
+
+TEST_P(TaskVectorSimd, ZeroMagnitudesBelowKeepsKeysAtOrAboveTheCut) {
+  for (size_t n : {0, 1, 15, 16, 17, 100, 1027}) {
+    const std::vector<float> v = values_for(n, 77 + n);
+    const uint32_t present = n == 0 ? 0x3c000000u : magnitude_key(v[n / 3]);
+    for (uint32_t cut : {0u, 1u, present - 1, present, present + 1, 0x7f800000u, 0x7fc00000u,
+                         0x7fffffffu, 0x80000000u}) {
+      std::vector<float> got = v, want = v;
+      zero_magnitudes_below(got, cut);
+      for (float& x : want) x = magnitude_key(x) < cut ? 0.0f : x;
+      expect_same_bits(got, want, "zero_magnitudes_below");
+    }
+  }
+}
+
+TEST(TaskVectorSimdDouble, PlainLoops) {
+  std::vector<double> x = {1.5, -0.25, 3.0, -0.0}, base = {0.5, 0.25, 3.0, 1.0}, out(4);
+  subtract(x.data(), base.data(), 4, out.data());
+  EXPECT_EQ(out, (std::vector<double>{1.0, -0.5, 0.0, -1.0}));
+  zero_magnitudes_below(std::span<double>(out), magnitude_key(0.5));
+  EXPECT_EQ(out, (std::vector<double>{1.0, -0.5, 0.0, -1.0}));
+  zero_magnitudes_below(std::span<double>(out), magnitude_key(0.75));
+  EXPECT_EQ(out, (std::vector<double>{1.0, 0.0, 0.0, -1.0}));
+}
+
+}  // namespace
+}  // namespace mf
