@@ -254,6 +254,14 @@ void convert_to(DType t, const void* src, double* dst, size_t n) {
   }
 }
 
+size_t count_non_finite(const float* values, size_t n) { return simd::count_non_finite(values, n); }
+
+size_t count_non_finite(const double* values, size_t n) {
+  size_t count = 0;
+  for (size_t i = 0; i < n; ++i) count += !std::isfinite(values[i]);
+  return count;
+}
+
 void convert_from(const float* src, DType t, void* dst, size_t n) {
   if (t == DType::BF16) return simd::f32_to_bf16(src, dst, n);
   if (t == DType::F16) return simd::f32_to_f16(src, dst, n);

@@ -45,6 +45,9 @@ void convert_to(DType src_type, const void* src, double* dst, size_t n);
 // be aligned.
 void convert_from(const float* src, DType dst_type, void* dst, size_t n);
 void convert_from(const double* src, DType dst_type, void* dst, size_t n);
+// The NaN and infinite values among n.
+size_t count_non_finite(const float* values, size_t n);
+size_t count_non_finite(const double* values, size_t n);
 
 // Scalar helpers, exposed for tests and kernels.
 float bf16_to_float(uint16_t bits);

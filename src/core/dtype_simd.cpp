@@ -8,6 +8,7 @@
 // Elements past the last whole vector go through the scalar helpers.
 #include "core/dtype_simd.hpp"
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -144,6 +145,21 @@ void F32ToF16(const float* HWY_RESTRICT src, void* dst, size_t n) {
   }
 }
 
+// Non-finite floats have every exponent bit set.
+size_t CountNonFiniteF32(const float* HWY_RESTRICT values, size_t n) {
+  const DF df;
+  const DU du;
+  const size_t N = hn::Lanes(du);
+  const auto exponent = hn::Set(du, 0x7f800000u);
+  size_t count = 0, i = 0;
+  for (; i + N <= n; i += N) {
+    const auto bits = hn::BitCast(du, hn::LoadU(df, values + i));
+    count += hn::CountTrue(du, hn::Eq(hn::And(bits, exponent), exponent));
+  }
+  for (; i < n; ++i) count += !std::isfinite(values[i]);
+  return count;
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace mf
 HWY_AFTER_NAMESPACE();
@@ -155,6 +171,7 @@ HWY_EXPORT(Bf16ToF32);
 HWY_EXPORT(F16ToF32);
 HWY_EXPORT(F32ToBf16);
 HWY_EXPORT(F32ToF16);
+HWY_EXPORT(CountNonFiniteF32);
 
 namespace simd {
 
@@ -169,6 +186,9 @@ void f32_to_bf16(const float* src, void* dst, size_t n) {
 }
 void f32_to_f16(const float* src, void* dst, size_t n) {
   HWY_DYNAMIC_DISPATCH(F32ToF16)(src, dst, n);
+}
+size_t count_non_finite(const float* values, size_t n) {
+  return HWY_DYNAMIC_DISPATCH(CountNonFiniteF32)(values, n);
 }
 
 }  // namespace simd

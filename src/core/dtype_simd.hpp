@@ -13,5 +13,7 @@ void bf16_to_f32(const void* src, float* dst, size_t n);
 void f16_to_f32(const void* src, float* dst, size_t n);
 void f32_to_bf16(const float* src, void* dst, size_t n);
 void f32_to_f16(const float* src, void* dst, size_t n);
+// The NaN and infinite values among n floats (the loader's warning about inputs).
+size_t count_non_finite(const float* values, size_t n);
 
 }  // namespace mf::simd

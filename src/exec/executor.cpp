@@ -51,8 +51,7 @@ std::unique_ptr<T[]> load_input(const MergePlan& plan, const MergeJob& job, cons
   size_t n = loc.entry->numel();  // the job's size, except before a vocabulary is re-indexed
   std::unique_ptr<T[]> buf(new T[n]);
   convert_to(loc.entry->dtype, loc.bytes().data(), buf.get(), n);
-  size_t non_finite = 0;
-  for (size_t i = 0; i < n; ++i) non_finite += !std::isfinite(buf[i]);
+  const size_t non_finite = count_non_finite(buf.get(), n);
   if (non_finite && options.on_warning)
     options.on_warning(fmt::format("tensor `{}` of `{}` holds {} NaN or infinite value(s)",
                                    in.tensor, plan.models[in.model].ref.text, non_finite));

@@ -1,7 +1,6 @@
 #include "exec/job_stream.hpp"
 
 #include <cassert>
-#include <cmath>
 
 namespace mf {
 
@@ -48,9 +47,7 @@ Chunk<T> JobStream<T>::load(size_t c, int w) {
     convert_to(in.dtype, in.file->bytes().data() + in.offset + chunk.offset * size, dst,
                chunk.count);
     if (first_pass_) {
-      size_t bad = 0;
-      for (size_t e = 0; e < chunk.count; ++e) bad += !std::isfinite(dst[e]);
-      if (bad) non_finite_[i].fetch_add(bad);
+      if (const size_t bad = count_non_finite(dst, chunk.count)) non_finite_[i].fetch_add(bad);
     }
     // Rounding to the dtype the input is stored in changes nothing.
     if (job_.round_inputs_to && *job_.round_inputs_to != in.dtype) {

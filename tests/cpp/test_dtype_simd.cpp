@@ -8,8 +8,10 @@
 #include <hwy/tests/hwy_gtest.h>
 
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -148,6 +150,22 @@ TEST_P(DTypeSimd, F16ToF32MatchesScalar) { check_to_float(DType::F16, f16_to_flo
 
 // The double overloads go through the float kernels in chunks: a double is rounded to float, then
 // to the half type; a half widens exactly. Lengths span several chunks and end mid-chunk.
+TEST_P(DTypeSimd, CountNonFiniteMatchesScalar) {
+  const std::vector<uint32_t> bits = test_floats(100003, 3);
+  for (size_t n : test_lengths(bits.size())) {
+    std::vector<float> values(n);
+    size_t expected = 0;
+    for (size_t i = 0; i < n; ++i) {
+      values[i] = std::bit_cast<float>(bits[(i + 5 * n) % bits.size()]);
+      expected += !std::isfinite(values[i]);
+    }
+    ASSERT_EQ(count_non_finite(values.data(), n), expected) << "n=" << n;
+  }
+  const std::vector<double> doubles = {1.0, std::numeric_limits<double>::quiet_NaN(), -0.0,
+                                       -std::numeric_limits<double>::infinity(), 1e308};
+  EXPECT_EQ(count_non_finite(doubles.data(), doubles.size()), 2u);
+}
+
 TEST_P(DTypeSimd, DoubleMatchesScalar) {
   const size_t n = 5000;
   std::mt19937_64 rng(3);
