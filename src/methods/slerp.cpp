@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "methods/builtin_methods.hpp"
 #include "methods/double_sum.hpp"
+#include "methods/double_sum_simd.hpp"
 
 namespace mf {
 
@@ -56,6 +58,11 @@ class Slerp : public StreamingKernel<Slerp> {
       const T* v0 = c.inputs[base];
       const T* v1 = c.inputs[1 - base];
       Sums& s = partial[c.index];
+      if constexpr (std::is_same_v<T, float>) {  // the same bits, in SIMD
+        const DotSums d = dot_sums(v0, v1, c.count);
+        s = {d.aa, d.bb, d.ab};
+        return;
+      }
       s.squares0 = double_sum(c.count, [&](size_t e) { return double(v0[e]) * double(v0[e]); });
       s.squares1 = double_sum(c.count, [&](size_t e) { return double(v1[e]) * double(v1[e]); });
       s.dot = double_sum(c.count, [&](size_t e) { return double(v0[e]) * double(v1[e]); });

@@ -13,6 +13,7 @@
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "methods/double_sum.hpp"
+#include "methods/double_sum_simd.hpp"
 #include "methods/magnitude_selection.hpp"
 
 namespace mf {
@@ -68,6 +69,7 @@ void keep_nonzero_bits(std::span<T> values, const std::vector<uint8_t>& bits) {
 
 template <class T>
 double l1_norm(std::span<const T> values) {
+  if constexpr (std::is_same_v<T, float>) return abs_sum(values);  // the same bits, in SIMD
   return double_sum(values.size(), [&](size_t e) { return std::abs(double(values[e])); });
 }
 
