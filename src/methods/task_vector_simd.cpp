@@ -44,6 +44,31 @@ void ZeroMagnitudesBelowF32(float* HWY_RESTRICT values, size_t n, uint32_t lowes
   for (; e < n; ++e) values[e] = magnitude_key(values[e]) < lowest_kept ? 0.0f : values[e];
 }
 
+// Mask bits go straight between mask registers and memory, a whole number of bytes per vector:
+// targets with fewer than eight float lanes return 0 and leave every element to the caller.
+size_t NonzeroBitsF32(const float* HWY_RESTRICT values, size_t n, uint8_t* HWY_RESTRICT bits) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  if (N < 8) return 0;
+  size_t e = 0;
+  // Not Eq rather than Ne: Ne is ordered on x86, false for NaN, where the scalar != is true.
+  for (; e + N <= n; e += N)
+    hn::StoreMaskBits(df, hn::Not(hn::Eq(hn::LoadU(df, values + e), hn::Zero(df))), bits + e / 8);
+  return e;
+}
+
+size_t KeepBitsF32(float* HWY_RESTRICT values, size_t n, const uint8_t* HWY_RESTRICT bits) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  if (N < 8) return 0;
+  size_t e = 0;
+  for (; e + N <= n; e += N) {
+    const auto keep = hn::LoadMaskBits(df, bits + e / 8);
+    hn::StoreU(hn::IfThenElseZero(keep, hn::LoadU(df, values + e)), df, values + e);
+  }
+  return e;
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace mf
 HWY_AFTER_NAMESPACE();
@@ -53,6 +78,8 @@ namespace mf {
 
 HWY_EXPORT(SubtractF32);
 HWY_EXPORT(ZeroMagnitudesBelowF32);
+HWY_EXPORT(NonzeroBitsF32);
+HWY_EXPORT(KeepBitsF32);
 
 void subtract(const float* x, const float* base, size_t n, float* out) {
   HWY_DYNAMIC_DISPATCH(SubtractF32)(x, base, n, out);
@@ -73,6 +100,41 @@ void zero_magnitudes_below(std::span<float> values, uint32_t lowest_kept) {
 void zero_magnitudes_below(std::span<double> values, uint64_t lowest_kept) {
   for (double& x : values) x = magnitude_key(x) < lowest_kept ? 0.0 : x;
 }
+
+namespace {
+
+// The elements from `first` on, one by one.
+template <class T>
+void nonzero_bits_from(std::span<const T> values, size_t first, uint8_t* bits) {
+  for (size_t j = first; j < values.size(); ++j) {
+    if (j % 8 == 0) bits[j / 8] = 0;
+    bits[j / 8] |= uint8_t(values[j] != T(0)) << (j % 8);
+  }
+}
+
+template <class T>
+void keep_bits_from(std::span<T> values, size_t first, const uint8_t* bits) {
+  for (size_t j = first; j < values.size(); ++j)
+    values[j] = (bits[j / 8] >> (j % 8)) & 1 ? values[j] : T(0);
+}
+
+}  // namespace
+
+void nonzero_bits(std::span<const float> values, uint8_t* bits) {
+  const size_t done = HWY_DYNAMIC_DISPATCH(NonzeroBitsF32)(values.data(), values.size(), bits);
+  nonzero_bits_from(values, done, bits);
+}
+
+void nonzero_bits(std::span<const double> values, uint8_t* bits) {
+  nonzero_bits_from(values, 0, bits);
+}
+
+void keep_bits(std::span<float> values, const uint8_t* bits) {
+  const size_t done = HWY_DYNAMIC_DISPATCH(KeepBitsF32)(values.data(), values.size(), bits);
+  keep_bits_from(values, done, bits);
+}
+
+void keep_bits(std::span<double> values, const uint8_t* bits) { keep_bits_from(values, 0, bits); }
 
 }  // namespace mf
 #endif  // HWY_ONCE

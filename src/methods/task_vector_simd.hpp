@@ -1,7 +1,8 @@
-// Element-wise loops over task vectors that every pass of the task-arithmetic family runs: forming
-// the deltas and zeroing the elements a magnitude cut drops. Highway kernels dispatched at run time
-// (the build's baseline is SSE2, so plain loops get 4 float lanes; these get up to 16); each gives
-// the plain loop's bits. float64 merges are rare and take plain loops.
+// Element-wise loops over task vectors that the passes of the task-arithmetic family run: forming
+// the deltas, zeroing the elements a magnitude cut drops, and keeping masks as bits. Highway
+// kernels dispatched at run time (the build's baseline is SSE2, so plain loops get 4 float lanes;
+// these get up to 16); each gives the plain loop's bits. float64 merges are rare and take plain
+// loops.
 #pragma once
 
 #include <cstddef>
@@ -17,5 +18,14 @@ void subtract(const double* x, const double* base, size_t n, double* out);
 // Zeroes the elements whose magnitude key (magnitude_selection.hpp) is below `lowest_kept`.
 void zero_magnitudes_below(std::span<float> values, uint32_t lowest_kept);
 void zero_magnitudes_below(std::span<double> values, uint64_t lowest_kept);
+
+// A sparsified task vector's mask as bits, kept between a kernel's passes so the output pass need
+// not draw or rank again: bit j % 8 of bits[j / 8] says whether values[j] != 0 (an element that was
+// zero before masking stays zero either way). `bits` holds (size + 7) / 8 bytes.
+void nonzero_bits(std::span<const float> values, uint8_t* bits);
+void nonzero_bits(std::span<const double> values, uint8_t* bits);
+// Zeroes the elements whose bit is clear.
+void keep_bits(std::span<float> values, const uint8_t* bits);
+void keep_bits(std::span<double> values, const uint8_t* bits);
 
 }  // namespace mf

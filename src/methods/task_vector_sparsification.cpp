@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <cassert>
 #include <cmath>
 #include <tuple>
@@ -15,6 +14,7 @@
 #include "methods/double_sum.hpp"
 #include "methods/double_sum_simd.hpp"
 #include "methods/magnitude_selection.hpp"
+#include "methods/task_vector_simd.hpp"
 
 namespace mf {
 
@@ -28,43 +28,6 @@ int64_t truncated_count(double fraction, size_t n) {
   const double product = std::trunc(fraction * double(n));
   const double limit = double(n);
   return int64_t(std::clamp(product, -limit, limit));
-}
-
-// Bit j % 8 of byte j / 8: values[j] is not zero (a masked element is zero; one that was zero
-// stays zero anyway). Eight elements at a time with fixed shifts, which the compiler unrolls.
-template <class T>
-std::vector<uint8_t> nonzero_bits(std::span<const T> values) {
-  const size_t n = values.size();
-  std::vector<uint8_t> bits((n + 7) / 8, 0);
-  size_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    uint8_t byte = 0;
-    for (int b = 0; b < 8; ++b) byte |= uint8_t(values[j + b] != T(0)) << b;
-    bits[j / 8] = byte;
-  }
-  for (; j < n; ++j) bits[j / 8] |= uint8_t(values[j] != T(0)) << (j % 8);
-  return bits;
-}
-
-// Zeroes the elements whose bit is clear: each byte of bits picks eight lane masks from a table,
-// and the elements are ANDed with them (no branches, so the loop vectorizes).
-template <class T>
-void keep_nonzero_bits(std::span<T> values, const std::vector<uint8_t>& bits) {
-  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
-  static const auto kLaneMasks = [] {
-    std::array<std::array<U, 8>, 256> masks{};
-    for (size_t byte = 0; byte < 256; ++byte)
-      for (size_t b = 0; b < 8; ++b) masks[byte][b] = (byte >> b) & 1 ? ~U(0) : U(0);
-    return masks;
-  }();
-  const size_t n = values.size();
-  size_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    const std::array<U, 8>& mask = kLaneMasks[bits[j / 8]];
-    for (size_t b = 0; b < 8; ++b)
-      values[j + b] = std::bit_cast<T>(std::bit_cast<U>(values[j + b]) & mask[b]);
-  }
-  for (; j < n; ++j) values[j] = (bits[j / 8] >> (j % 8)) & 1 ? values[j] : T(0);
 }
 
 template <class T>
@@ -155,9 +118,10 @@ TaskVectorSparsifier<T>::TaskVectorSparsifier(Sparsifier kind, std::vector<Spars
   if (rescaled.empty()) return;
   const size_t chunks = stream.chunk_count();
   std::vector<double> before(chunks * rescaled.size()), after(chunks * rescaled.size());
-  // della's masks are kept when their bits fit the scratch: ranking the lines again costs more than
-  // reading the bits (dare's draws do not: the SIMD generator is faster than the bits).
-  const bool keep_masks = kind_ == Sparsifier::DellaMagprune;
+  // della's and dare's masks are kept when their bits fit the scratch: ranking the lines or running
+  // the generator again costs more than storing and reading the bits (SIMD both ways: with scalar
+  // bit loops dare gained nothing). A magnitude cut is cheaper to compare again.
+  const bool keep_masks = kind_ == Sparsifier::DellaMagprune || kind_ == Sparsifier::Random;
   if (keep_masks && n / 8 * rescaled.size() <= stream.scratch_bytes()) {
     chunks_ = chunks;
     kept_.resize(params_.size() * chunks);
@@ -170,7 +134,11 @@ TaskVectorSparsifier<T>::TaskVectorSparsifier(Sparsifier kind, std::vector<Spars
       before[c.index * rescaled.size() + r] = l1_norm<T>(d);
       mask(c, rescaled[r], d);
       after[c.index * rescaled.size() + r] = l1_norm<T>(d);
-      if (!kept_.empty()) kept_[rescaled[r] * chunks + c.index] = nonzero_bits<T>(d);
+      if (!kept_.empty()) {
+        std::vector<uint8_t>& bits = kept_[rescaled[r] * chunks + c.index];
+        bits.resize((d.size() + 7) / 8);
+        nonzero_bits(std::span<const T>(d), bits.data());
+      }
     }
   });
   for (size_t r = 0; r < rescaled.size(); ++r) {
@@ -194,7 +162,7 @@ void TaskVectorSparsifier<T>::apply(const Chunk<T>& c, size_t v, std::span<T> de
   }
   const std::vector<uint8_t>* kept = kept_.empty() ? nullptr : &kept_[v * chunks_ + c.index];
   if (kept && !kept->empty()) {
-    keep_nonzero_bits(delta, *kept);
+    keep_bits(delta, kept->data());
   } else {
     mask(c, v, delta);
   }
@@ -226,12 +194,16 @@ void TaskVectorSparsifier<T>::mask(const Chunk<T>& c, size_t v, std::span<T> del
     case Sparsifier::Random: {
       // Uniforms come in blocks so one Philox call serves four elements; keyed by the element's
       // index in the tensor, so chunking changes nothing.
+      // double(u) < density for a float u is u < the smallest float >= density: a float compare,
+      // which vectorizes (four lanes to a double compare's two, and no conversions).
+      float below = float(p.density);
+      if (double(below) < p.density) below = std::nextafter(below, 2.0f);
       std::array<float, 1024> u;
       for (size_t start = 0; start < delta.size(); start += u.size()) {
         const size_t count = std::min(u.size(), delta.size() - start);
         fill_uniform01(p.key, c.offset + start, std::span<float>(u.data(), count));
-        for (size_t j = 0; j < count; ++j)
-          delta[start + j] = double(u[j]) < p.density ? delta[start + j] : T(0);
+        T* d = delta.data() + start;
+        for (size_t j = 0; j < count; ++j) d[j] = u[j] < below ? d[j] : T(0);
       }
       return;
     }

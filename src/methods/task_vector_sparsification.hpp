@@ -57,9 +57,9 @@ class TaskVectorSparsifier {
   std::vector<TopMagnitudes<T>> sets_;
   std::vector<int> outer_set_, inner_set_;  // per vector: index into sets_, -1 when none
   std::vector<T> factors_;                  // per vector: the rescale factor (1: none)
-  // della's masks from the rescale pass, kept for the output pass when they fit the stream's
-  // scratch (each line is then ranked once): bit j of kept_[v * chunks + c] says whether element j
-  // of chunk c of vector v survived. Empty: recompute.
+  // della's and dare's masks from the rescale pass, kept for the output pass when they fit the
+  // stream's scratch (each line is then ranked, each draw made, once): bit j of
+  // kept_[v * chunks + c] says whether element j of chunk c of vector v survived. Empty: recompute.
   std::vector<std::vector<uint8_t>> kept_;
   size_t chunks_ = 0;
 };

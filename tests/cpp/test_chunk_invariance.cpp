@@ -183,8 +183,8 @@ TYPED_TEST(ChunkInvariance, SameBitsForEveryChunkSize) {
           EXPECT_TRUE(same_up_to_rescale_rounding<T>(call.run(m), whole, rescale && smooth))
               << k.method << " rescale " << rescale << " smooth " << smooth << " chunk_elements "
               << chunk;
-          // Without scratch, della ranks its lines again in the output pass instead of keeping
-          // the masks of the rescale pass: the same bits.
+          // Without scratch, della ranks its lines and dare draws its masks again in the output
+          // pass instead of keeping the masks of the rescale pass: the same bits.
           MergeCall<T> no_scratch = call;
           no_scratch.scratch_bytes = 0;
           EXPECT_TRUE(bit_identical(no_scratch.run(m), call.run(m)))

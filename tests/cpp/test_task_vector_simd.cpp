@@ -1,7 +1,7 @@
 // The element-wise task-vector kernels (src/methods/task_vector_simd.cpp) must give the plain
-// loops' bits on every Highway target this CPU supports: NaN, infinities, signed zeros and
-// subnormals among the values, cut keys at, just above and just below present keys, and lengths
-// that are not multiples of any vector width.
+// loops' bits (and mask bits) on every Highway target this CPU supports: NaN, infinities, signed
+// zeros and subnormals among the values, cut keys at, just above and just below present keys, and
+// lengths that are not multiples of any vector width.
 #include <gtest/gtest.h>
 #include <hwy/tests/hwy_gtest.h>
 
@@ -74,6 +74,23 @@ TEST_P(TaskVectorSimd, ZeroMagnitudesBelowKeepsKeysAtOrAboveTheCut) {
   }
 }
 
+TEST_P(TaskVectorSimd, MaskBitsRoundTrip) {
+  for (size_t n : {0, 1, 7, 8, 9, 15, 16, 17, 33, 100, 1027}) {
+    std::vector<float> v = values_for(n, 300 + n);
+    for (size_t e = 0; e < n; e += 3) v[e] = e % 2 ? 0.0f : -0.0f;  // masked, both zeros
+    std::vector<uint8_t> bits((n + 7) / 8, 0xa5), want((n + 7) / 8, 0);
+    for (size_t e = 0; e < n; ++e) want[e / 8] |= uint8_t(v[e] != 0.0f) << (e % 8);
+    nonzero_bits(std::span<const float>(v), bits.data());
+    ASSERT_EQ(bits, want) << "n " << n;
+    // Applied to other values, the bits zero exactly the elements that were zero.
+    const std::vector<float> other = values_for(n, 600 + n);
+    std::vector<float> got = other, expected = other;
+    keep_bits(std::span<float>(got), bits.data());
+    for (size_t e = 0; e < n; ++e) expected[e] = v[e] != 0.0f ? other[e] : 0.0f;
+    expect_same_bits(got, expected, "keep_bits");
+  }
+}
+
 TEST(TaskVectorSimdDouble, PlainLoops) {
   std::vector<double> x = {1.5, -0.25, 3.0, -0.0}, base = {0.5, 0.25, 3.0, 1.0}, out(4);
   subtract(x.data(), base.data(), 4, out.data());
@@ -82,6 +99,12 @@ TEST(TaskVectorSimdDouble, PlainLoops) {
   EXPECT_EQ(out, (std::vector<double>{1.0, -0.5, 0.0, -1.0}));
   zero_magnitudes_below(std::span<double>(out), magnitude_key(0.75));
   EXPECT_EQ(out, (std::vector<double>{1.0, 0.0, 0.0, -1.0}));
+  uint8_t bits = 0xff;
+  nonzero_bits(std::span<const double>(out), &bits);
+  EXPECT_EQ(bits, 0b1001);
+  std::vector<double> other = {2.0, 3.0, 4.0, 5.0};
+  keep_bits(std::span<double>(other), &bits);
+  EXPECT_EQ(other, (std::vector<double>{2.0, 0.0, 0.0, 5.0}));
 }
 
 }  // namespace
