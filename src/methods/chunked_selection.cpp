@@ -11,7 +11,14 @@ namespace mf {
 
 template <class T>
 std::optional<MagnitudeKey<T>> TopMagnitudes<T>::lowest_kept(size_t chunk_index) const {
-  assert(mode_ == Mode::Cut);
+  switch (mode_) {
+    case Mode::None:
+      return Key(1) << (8 * sizeof(Key) - 1);
+    case Mode::All:
+      return Key(0);
+    case Mode::Cut:
+      break;
+  }
   // Only the chunk where the taken ties end needs them counted; elsewhere a comparison decides.
   const bool all_ties = ties_before_.empty() || ties_before_[chunk_index + 1] <= ties_;
   const bool no_ties = !ties_before_.empty() && ties_before_[chunk_index] >= ties_;
@@ -22,16 +29,6 @@ std::optional<MagnitudeKey<T>> TopMagnitudes<T>::lowest_kept(size_t chunk_index)
 
 template <class T>
 void TopMagnitudes<T>::mark(size_t chunk_index, std::span<const T> values, uint8_t* keep) const {
-  switch (mode_) {
-    case Mode::None:
-      std::fill(keep, keep + values.size(), uint8_t(0));
-      return;
-    case Mode::All:
-      std::fill(keep, keep + values.size(), uint8_t(1));
-      return;
-    case Mode::Cut:
-      break;
-  }
   if (const auto lowest = lowest_kept(chunk_index)) {
     for (size_t j = 0; j < values.size(); ++j) keep[j] = magnitude_key(values[j]) >= *lowest;
     return;
@@ -47,16 +44,30 @@ void TopMagnitudes<T>::mark(size_t chunk_index, std::span<const T> values, uint8
 
 template <class T>
 void TopMagnitudes<T>::keep(size_t chunk_index, std::span<T> values) const {
-  if (mode_ == Mode::Cut) {
-    if (const auto lowest = lowest_kept(chunk_index)) {
-      zero_magnitudes_below(values, *lowest);
-      return;
-    }
+  if (const auto lowest = lowest_kept(chunk_index)) {
+    zero_magnitudes_below(values, *lowest);
+    return;
   }
   thread_local std::vector<uint8_t> kept;
   kept.resize(values.size());
   mark(chunk_index, values, kept.data());
   for (size_t j = 0; j < values.size(); ++j) values[j] = kept[j] ? values[j] : T(0);
+}
+
+template <class T>
+void TopMagnitudes<T>::keep_without(const TopMagnitudes& inner, size_t chunk_index,
+                                    std::span<T> values) const {
+  const auto lowest = lowest_kept(chunk_index), dropped = inner.lowest_kept(chunk_index);
+  if (lowest && dropped) {
+    zero_magnitudes_outside(values, *lowest, *dropped);
+    return;
+  }
+  thread_local std::vector<uint8_t> kept, in_inner;
+  kept.resize(values.size());
+  in_inner.resize(values.size());
+  mark(chunk_index, values, kept.data());
+  inner.mark(chunk_index, values, in_inner.data());
+  for (size_t j = 0; j < values.size(); ++j) values[j] = kept[j] && !in_inner[j] ? values[j] : T(0);
 }
 
 template <class T>

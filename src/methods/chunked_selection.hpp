@@ -41,14 +41,18 @@ class TopMagnitudes {
   void mark(size_t chunk_index, std::span<const T> values, uint8_t* keep) const;
   // The same selection in place: the elements of the chunk not in the set become zero.
   void keep(size_t chunk_index, std::span<T> values) const;
+  // Keeps the elements in this set but not in `inner`, a smaller set of the same vector
+  // (breadcrumbs: a band of ranks); the others become zero.
+  void keep_without(const TopMagnitudes& inner, size_t chunk_index, std::span<T> values) const;
 
  private:
   template <class U>
   friend void find_magnitude_cuts(TensorStream<U>& stream, size_t numel,
                                   std::span<TopMagnitudes<U>> sets, const ChunkVectors<U>& values);
 
-  // The lowest key kept in a chunk that a comparison decides alone (every tie in it is taken, or
-  // none is); nullopt in the chunk where the taken ties end.
+  // The lowest key kept in a chunk where a comparison decides alone (every tie in it is taken, or
+  // none is): 0 for a set of all, 2^(bits - 1), above every key, for an empty set; nullopt in the
+  // chunk where the taken ties end.
   std::optional<Key> lowest_kept(size_t chunk_index) const;
 
   enum class Mode { None, All, Cut };

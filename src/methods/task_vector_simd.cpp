@@ -44,6 +44,28 @@ void ZeroMagnitudesBelowF32(float* HWY_RESTRICT values, size_t n, uint32_t lowes
   for (; e < n; ++e) values[e] = magnitude_key(values[e]) < lowest_kept ? 0.0f : values[e];
 }
 
+// Both bounds are keys below 2^31 (the caller handles the others).
+void ZeroMagnitudesOutsideF32(float* HWY_RESTRICT values, size_t n, uint32_t lowest_kept,
+                              uint32_t lowest_dropped) {
+  const DF df;
+  const DI di;
+  const size_t N = hn::Lanes(df);
+  const auto magnitude_bits = hn::Set(di, 0x7fffffff);
+  const auto low = hn::Set(di, int32_t(lowest_kept));
+  const auto high = hn::Set(di, int32_t(lowest_dropped));
+  size_t e = 0;
+  for (; e + N <= n; e += N) {
+    const auto x = hn::LoadU(df, values + e);
+    const auto key = hn::And(hn::BitCast(di, x), magnitude_bits);
+    const auto inside = hn::And(hn::Not(hn::Lt(key, low)), hn::Lt(key, high));
+    hn::StoreU(hn::IfThenElseZero(hn::RebindMask(df, inside), x), df, values + e);
+  }
+  for (; e < n; ++e) {
+    const uint32_t key = magnitude_key(values[e]);
+    values[e] = key >= lowest_kept && key < lowest_dropped ? values[e] : 0.0f;
+  }
+}
+
 // Mask bits go straight between mask registers and memory, a whole number of bytes per vector:
 // targets with fewer than eight float lanes return 0 and leave every element to the caller.
 size_t NonzeroBitsF32(const float* HWY_RESTRICT values, size_t n, uint8_t* HWY_RESTRICT bits) {
@@ -78,6 +100,7 @@ namespace mf {
 
 HWY_EXPORT(SubtractF32);
 HWY_EXPORT(ZeroMagnitudesBelowF32);
+HWY_EXPORT(ZeroMagnitudesOutsideF32);
 HWY_EXPORT(NonzeroBitsF32);
 HWY_EXPORT(KeepBitsF32);
 
@@ -99,6 +122,25 @@ void zero_magnitudes_below(std::span<float> values, uint32_t lowest_kept) {
 
 void zero_magnitudes_below(std::span<double> values, uint64_t lowest_kept) {
   for (double& x : values) x = magnitude_key(x) < lowest_kept ? 0.0 : x;
+}
+
+void zero_magnitudes_outside(std::span<float> values, uint32_t lowest_kept,
+                             uint32_t lowest_dropped) {
+  if (lowest_dropped > 0x7fffffffu) return zero_magnitudes_below(values, lowest_kept);
+  if (lowest_kept >= lowest_dropped) {  // an empty band
+    for (float& x : values) x = 0;
+    return;
+  }
+  HWY_DYNAMIC_DISPATCH(ZeroMagnitudesOutsideF32)
+  (values.data(), values.size(), lowest_kept, lowest_dropped);
+}
+
+void zero_magnitudes_outside(std::span<double> values, uint64_t lowest_kept,
+                             uint64_t lowest_dropped) {
+  for (double& x : values) {
+    const uint64_t key = magnitude_key(x);
+    x = key >= lowest_kept && key < lowest_dropped ? x : 0.0;
+  }
 }
 
 namespace {

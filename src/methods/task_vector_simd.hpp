@@ -18,6 +18,11 @@ void subtract(const double* x, const double* base, size_t n, double* out);
 // Zeroes the elements whose magnitude key (magnitude_selection.hpp) is below `lowest_kept`.
 void zero_magnitudes_below(std::span<float> values, uint32_t lowest_kept);
 void zero_magnitudes_below(std::span<double> values, uint64_t lowest_kept);
+// Zeroes the elements whose key is below `lowest_kept` or at least `lowest_dropped`.
+void zero_magnitudes_outside(std::span<float> values, uint32_t lowest_kept,
+                             uint32_t lowest_dropped);
+void zero_magnitudes_outside(std::span<double> values, uint64_t lowest_kept,
+                             uint64_t lowest_dropped);
 
 // A sparsified task vector's mask as bits, kept between a kernel's passes so the output pass need
 // not draw or rank again: bit j % 8 of bits[j / 8] says whether values[j] != 0 (an element that was

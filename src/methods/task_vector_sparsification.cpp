@@ -174,7 +174,6 @@ void TaskVectorSparsifier<T>::apply(const Chunk<T>& c, size_t v, std::span<T> de
 template <class T>
 void TaskVectorSparsifier<T>::mask(const Chunk<T>& c, size_t v, std::span<T> delta) const {
   const SparsifyParams& p = params_[v];
-  thread_local std::vector<uint8_t> keep, drop;
   switch (kind_) {
     case Sparsifier::None:
       return;
@@ -182,14 +181,7 @@ void TaskVectorSparsifier<T>::mask(const Chunk<T>& c, size_t v, std::span<T> del
       sets_[outer_set_[v]].keep(c.index, delta);
       return;
     case Sparsifier::MagnitudeOutliers:
-      keep.resize(delta.size());
-      sets_[outer_set_[v]].mark(c.index, delta, keep.data());
-      if (inner_set_[v] >= 0) {
-        drop.resize(delta.size());
-        sets_[inner_set_[v]].mark(c.index, delta, drop.data());
-        for (size_t j = 0; j < delta.size(); ++j) keep[j] &= !drop[j];
-      }
-      for (size_t j = 0; j < delta.size(); ++j) delta[j] = keep[j] ? delta[j] : T(0);
+      sets_[outer_set_[v]].keep_without(sets_[inner_set_[v]], c.index, delta);
       return;
     case Sparsifier::Random: {
       // Uniforms come in blocks so one Philox call serves four elements; keyed by the element's

@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 #include <hwy/tests/hwy_gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "methods/magnitude_selection.hpp"
@@ -74,6 +76,30 @@ TEST_P(TaskVectorSimd, ZeroMagnitudesBelowKeepsKeysAtOrAboveTheCut) {
   }
 }
 
+TEST_P(TaskVectorSimd, ZeroMagnitudesOutsideKeepsTheBand) {
+  for (size_t n : {0, 1, 15, 16, 17, 100, 1027}) {
+    const std::vector<float> v = values_for(n, 91 + n);
+    const uint32_t a = n == 0 ? 0x3c000000u : magnitude_key(v[n / 3]);
+    const uint32_t b = n == 0 ? 0x3d000000u : magnitude_key(v[n / 2]);
+    const uint32_t lo = std::min(a, b), hi = std::max(a, b);
+    for (const auto& [low, high] :
+         std::vector<std::pair<uint32_t, uint32_t>>{{lo, hi},
+                                                    {lo, hi + 1},
+                                                    {lo + 1, hi},
+                                                    {0, hi},
+                                                    {lo, 0x7f800000u},
+                                                    {lo, 0x80000000u},
+                                                    {hi, lo},
+                                                    {0x80000000u, 0x80000000u},
+                                                    {0, 0x7fffffffu}}) {
+      std::vector<float> got = v, want = v;
+      zero_magnitudes_outside(got, low, high);
+      for (float& x : want) x = magnitude_key(x) >= low && magnitude_key(x) < high ? x : 0.0f;
+      expect_same_bits(got, want, "zero_magnitudes_outside");
+    }
+  }
+}
+
 TEST_P(TaskVectorSimd, MaskBitsRoundTrip) {
   for (size_t n : {0, 1, 7, 8, 9, 15, 16, 17, 33, 100, 1027}) {
     std::vector<float> v = values_for(n, 300 + n);
@@ -99,6 +125,9 @@ TEST(TaskVectorSimdDouble, PlainLoops) {
   EXPECT_EQ(out, (std::vector<double>{1.0, -0.5, 0.0, -1.0}));
   zero_magnitudes_below(std::span<double>(out), magnitude_key(0.75));
   EXPECT_EQ(out, (std::vector<double>{1.0, 0.0, 0.0, -1.0}));
+  std::vector<double> band = {0.25, -0.5, 1.0, 2.0};
+  zero_magnitudes_outside(std::span<double>(band), magnitude_key(0.5), magnitude_key(2.0));
+  EXPECT_EQ(band, (std::vector<double>{0.0, -0.5, 1.0, 0.0}));
   uint8_t bits = 0xff;
   nonzero_bits(std::span<const double>(out), &bits);
   EXPECT_EQ(bits, 0b1001);
