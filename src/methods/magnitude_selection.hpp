@@ -65,7 +65,9 @@ template <class T>
 void keep_magnitude_rank_range(std::span<T> values, size_t first, size_t last);
 
 // ranks[j] = the 1-based ascending magnitude rank of line[j] within the line (della ranks each
-// row). An LSD radix sort of the line: O(m) time and O(m) scratch per line of length m < 2^32.
+// row). O(m) time and O(m) scratch per line of length m < 2^32: a count of each distinct magnitude
+// when the line has at most 512 (bf16 deltas: 1.5-2.7x faster than sorting in
+// BM_ascending_magnitude_ranks_rows), else an LSD radix sort.
 template <class T>
 void ascending_magnitude_ranks(std::span<const T> line, std::span<uint32_t> ranks);
 

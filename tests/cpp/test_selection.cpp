@@ -167,12 +167,30 @@ TYPED_TEST(Selection, AscendingRanksWithinALine) {
   // -> 5.
   EXPECT_EQ(ranks, (std::vector<uint32_t>{4, 2, 3, 5, 1}));
 
-  const std::vector<T> v = quantized_values<T>(3001, 11, 5);
-  std::vector<size_t> ascending = descending_magnitude_order(v);
-  std::reverse(ascending.begin(), ascending.end());
-  std::vector<uint32_t> all(v.size());
-  ascending_magnitude_ranks<T>(v, all);
-  for (size_t r = 0; r < ascending.size(); ++r) ASSERT_EQ(all[ascending[r]], r + 1);
+  // Few distinct keys (ranked by counting them) and many (sorted), odd and even lengths, and
+  // 512 / 513 distinct magnitudes, either side of the counting table's limit.
+  std::vector<std::vector<T>> lines = {
+      quantized_values<T>(3001, 11, 5), quantized_values<T>(3000, 12, 300),
+      quantized_values<T>(2, 13, 1), quantized_values<T>(3, 14, 1)};
+  std::mt19937 gen(15);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::vector<T> continuous(3001);
+  for (T& x : continuous) x = T(normal(gen));
+  lines.push_back(continuous);
+  for (size_t distinct : {512, 513}) {
+    std::vector<T> line;
+    for (size_t i = 0; i < 2 * distinct; ++i) line.push_back(T(double(i % distinct) + 0.5));
+    std::shuffle(line.begin(), line.end(), gen);
+    lines.push_back(line);
+  }
+  for (const std::vector<T>& v : lines) {
+    std::vector<size_t> ascending = descending_magnitude_order(v);
+    std::reverse(ascending.begin(), ascending.end());
+    std::vector<uint32_t> all(v.size());
+    ascending_magnitude_ranks<T>(v, all);
+    for (size_t r = 0; r < ascending.size(); ++r)
+      ASSERT_EQ(all[ascending[r]], r + 1) << "line of " << v.size() << ", rank " << r + 1;
+  }
 }
 
 }  // namespace
