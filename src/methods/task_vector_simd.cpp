@@ -15,7 +15,7 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 using DF = hn::ScalableTag<float>;
-using DI = hn::RebindToSigned<DF>;
+using DU = hn::RebindToUnsigned<DF>;
 
 void SubtractF32(const float* HWY_RESTRICT x, const float* HWY_RESTRICT base, size_t n,
                  float* HWY_RESTRICT out) {
@@ -27,36 +27,19 @@ void SubtractF32(const float* HWY_RESTRICT x, const float* HWY_RESTRICT base, si
   for (; e < n; ++e) out[e] = x[e] - base[e];
 }
 
-// Keys have the sign bit clear, so they compare as signed integers; `lowest_kept` is one too (the
-// caller handles 2^31, which keeps nothing).
-void ZeroMagnitudesBelowF32(float* HWY_RESTRICT values, size_t n, uint32_t lowest_kept) {
-  const DF df;
-  const DI di;
-  const size_t N = hn::Lanes(df);
-  const auto magnitude_bits = hn::Set(di, 0x7fffffff);
-  const auto below = hn::Set(di, int32_t(lowest_kept));
-  size_t e = 0;
-  for (; e + N <= n; e += N) {
-    const auto x = hn::LoadU(df, values + e);
-    const auto key = hn::And(hn::BitCast(di, x), magnitude_bits);
-    hn::StoreU(hn::IfThenZeroElse(hn::RebindMask(df, hn::Lt(key, below)), x), df, values + e);
-  }
-  for (; e < n; ++e) values[e] = magnitude_key(values[e]) < lowest_kept ? 0.0f : values[e];
-}
-
-// Both bounds are keys below 2^31 (the caller handles the others).
+// Keys have the sign bit clear; `lowest_dropped` may be 2^31, above every key.
 void ZeroMagnitudesOutsideF32(float* HWY_RESTRICT values, size_t n, uint32_t lowest_kept,
                               uint32_t lowest_dropped) {
   const DF df;
-  const DI di;
+  const DU du;
   const size_t N = hn::Lanes(df);
-  const auto magnitude_bits = hn::Set(di, 0x7fffffff);
-  const auto low = hn::Set(di, int32_t(lowest_kept));
-  const auto high = hn::Set(di, int32_t(lowest_dropped));
+  const auto magnitude_bits = hn::Set(du, 0x7fffffffu);
+  const auto low = hn::Set(du, lowest_kept);
+  const auto high = hn::Set(du, lowest_dropped);
   size_t e = 0;
   for (; e + N <= n; e += N) {
     const auto x = hn::LoadU(df, values + e);
-    const auto key = hn::And(hn::BitCast(di, x), magnitude_bits);
+    const auto key = hn::And(hn::BitCast(du, x), magnitude_bits);
     const auto inside = hn::And(hn::Not(hn::Lt(key, low)), hn::Lt(key, high));
     hn::StoreU(hn::IfThenElseZero(hn::RebindMask(df, inside), x), df, values + e);
   }
@@ -99,7 +82,6 @@ HWY_AFTER_NAMESPACE();
 namespace mf {
 
 HWY_EXPORT(SubtractF32);
-HWY_EXPORT(ZeroMagnitudesBelowF32);
 HWY_EXPORT(ZeroMagnitudesOutsideF32);
 HWY_EXPORT(NonzeroBitsF32);
 HWY_EXPORT(KeepBitsF32);
@@ -113,24 +95,15 @@ void subtract(const double* x, const double* base, size_t n, double* out) {
 }
 
 void zero_magnitudes_below(std::span<float> values, uint32_t lowest_kept) {
-  if (lowest_kept > 0x7fffffffu) {  // above every key: nothing is kept
-    for (float& x : values) x = 0;
-    return;
-  }
-  HWY_DYNAMIC_DISPATCH(ZeroMagnitudesBelowF32)(values.data(), values.size(), lowest_kept);
+  zero_magnitudes_outside(values, lowest_kept, uint32_t(1) << 31);
 }
 
 void zero_magnitudes_below(std::span<double> values, uint64_t lowest_kept) {
-  for (double& x : values) x = magnitude_key(x) < lowest_kept ? 0.0 : x;
+  zero_magnitudes_outside(values, lowest_kept, uint64_t(1) << 63);
 }
 
 void zero_magnitudes_outside(std::span<float> values, uint32_t lowest_kept,
                              uint32_t lowest_dropped) {
-  if (lowest_dropped > 0x7fffffffu) return zero_magnitudes_below(values, lowest_kept);
-  if (lowest_kept >= lowest_dropped) {  // an empty band
-    for (float& x : values) x = 0;
-    return;
-  }
   HWY_DYNAMIC_DISPATCH(ZeroMagnitudesOutsideF32)
   (values.data(), values.size(), lowest_kept, lowest_dropped);
 }
