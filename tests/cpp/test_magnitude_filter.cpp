@@ -5,41 +5,17 @@
 #include <gtest/gtest.h>
 #include <hwy/tests/hwy_gtest.h>
 
-#include <bit>
-#include <limits>
-#include <random>
 #include <vector>
 
 #include "methods/magnitude_filter.hpp"
 #include "methods/magnitude_selection.hpp"
+#include "simd_test_values.hpp"
 
 namespace mf {
 namespace {
 
 class MagnitudeFilterSimd : public hwy::TestWithParamTarget {};
 HWY_TARGET_INSTANTIATE_TEST_SUITE_P(MagnitudeFilterSimd);
-
-// bf16-like deltas (few significant bits, so many keys share a prefix), with both zeros, NaN and
-// infinities mixed in.
-std::vector<float> values_for(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1e-2f);
-  std::vector<float> v(n);
-  for (float& x : v) {
-    switch (rng() % 16) {
-      case 0:
-        x = rng() % 2 ? 0.0f : -0.0f;
-        break;
-      case 1:
-        x = rng() % 2 ? std::numeric_limits<float>::quiet_NaN()
-                      : -std::numeric_limits<float>::infinity();
-        break;
-      default:
-        x = std::bit_cast<float>(std::bit_cast<uint32_t>(normal(rng)) & 0xffff0000u);
-    }
-  }
-  return v;
-}
 
 std::vector<uint32_t> scalar_matches(const std::vector<float>& v, uint32_t mask, uint32_t prefix) {
   std::vector<uint32_t> keys;
@@ -50,7 +26,7 @@ std::vector<uint32_t> scalar_matches(const std::vector<float>& v, uint32_t mask,
 
 TEST_P(MagnitudeFilterSimd, ReturnsTheScalarLoopsKeysInOrder) {
   for (size_t n : {0, 1, 7, 16, 31, 33, 100, 1027}) {
-    const std::vector<float> v = values_for(n, 7 + n);
+    const std::vector<float> v = simd_test::delta_values(n, 7 + n);
     // Prefixes: the first digit of a common key, of zero and of +inf / NaN, one that nothing has,
     // both digits (a whole key), and the empty mask (every element).
     const uint32_t common = magnitude_key(v.empty() ? 0.01f : v[n / 2]);

@@ -7,42 +7,18 @@
 
 #include <algorithm>
 #include <bit>
-#include <limits>
-#include <random>
 #include <utility>
 #include <vector>
 
 #include "methods/magnitude_selection.hpp"
 #include "methods/task_vector_simd.hpp"
+#include "simd_test_values.hpp"
 
 namespace mf {
 namespace {
 
 class TaskVectorSimd : public hwy::TestWithParamTarget {};
 HWY_TARGET_INSTANTIATE_TEST_SUITE_P(TaskVectorSimd);
-
-std::vector<float> values_for(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1e-2f);
-  std::vector<float> v(n);
-  for (float& x : v) {
-    switch (rng() % 16) {
-      case 0:
-        x = rng() % 2 ? 0.0f : -0.0f;
-        break;
-      case 1:
-        x = rng() % 2 ? std::numeric_limits<float>::quiet_NaN()
-                      : -std::numeric_limits<float>::infinity();
-        break;
-      case 2:
-        x = std::bit_cast<float>(uint32_t(rng() % 0x00800000u));  // subnormal
-        break;
-      default:
-        x = normal(rng);
-    }
-  }
-  return v;
-}
 
 void expect_same_bits(const std::vector<float>& got, const std::vector<float>& want,
                       const char* what) {
@@ -54,7 +30,8 @@ void expect_same_bits(const std::vector<float>& got, const std::vector<float>& w
 
 TEST_P(TaskVectorSimd, SubtractIsThePlainDifference) {
   for (size_t n : {0, 1, 15, 16, 17, 100, 1027}) {
-    const std::vector<float> x = values_for(n, n), base = values_for(n, n + 1000);
+    const std::vector<float> x = simd_test::delta_values(n, n),
+                             base = simd_test::delta_values(n, n + 1000);
     std::vector<float> out(n), want(n);
     subtract(x.data(), base.data(), n, out.data());
     for (size_t e = 0; e < n; ++e) want[e] = x[e] - base[e];
@@ -64,7 +41,7 @@ TEST_P(TaskVectorSimd, SubtractIsThePlainDifference) {
 
 TEST_P(TaskVectorSimd, ZeroMagnitudesBelowKeepsKeysAtOrAboveTheCut) {
   for (size_t n : {0, 1, 15, 16, 17, 100, 1027}) {
-    const std::vector<float> v = values_for(n, 77 + n);
+    const std::vector<float> v = simd_test::delta_values(n, 77 + n);
     const uint32_t present = n == 0 ? 0x3c000000u : magnitude_key(v[n / 3]);
     for (uint32_t cut : {0u, 1u, present - 1, present, present + 1, 0x7f800000u, 0x7fc00000u,
                          0x7fffffffu, 0x80000000u}) {
@@ -78,7 +55,7 @@ TEST_P(TaskVectorSimd, ZeroMagnitudesBelowKeepsKeysAtOrAboveTheCut) {
 
 TEST_P(TaskVectorSimd, ZeroMagnitudesOutsideKeepsTheBand) {
   for (size_t n : {0, 1, 15, 16, 17, 100, 1027}) {
-    const std::vector<float> v = values_for(n, 91 + n);
+    const std::vector<float> v = simd_test::delta_values(n, 91 + n);
     const uint32_t a = n == 0 ? 0x3c000000u : magnitude_key(v[n / 3]);
     const uint32_t b = n == 0 ? 0x3d000000u : magnitude_key(v[n / 2]);
     const uint32_t lo = std::min(a, b), hi = std::max(a, b);
@@ -102,14 +79,14 @@ TEST_P(TaskVectorSimd, ZeroMagnitudesOutsideKeepsTheBand) {
 
 TEST_P(TaskVectorSimd, MaskBitsRoundTrip) {
   for (size_t n : {0, 1, 7, 8, 9, 15, 16, 17, 33, 100, 1027}) {
-    std::vector<float> v = values_for(n, 300 + n);
+    std::vector<float> v = simd_test::delta_values(n, 300 + n);
     for (size_t e = 0; e < n; e += 3) v[e] = e % 2 ? 0.0f : -0.0f;  // masked, both zeros
     std::vector<uint8_t> bits((n + 7) / 8, 0xa5), want((n + 7) / 8, 0);
     for (size_t e = 0; e < n; ++e) want[e / 8] |= uint8_t(v[e] != 0.0f) << (e % 8);
     nonzero_bits(std::span<const float>(v), bits.data());
     ASSERT_EQ(bits, want) << "n " << n;
     // Applied to other values, the bits zero exactly the elements that were zero.
-    const std::vector<float> other = values_for(n, 600 + n);
+    const std::vector<float> other = simd_test::delta_values(n, 600 + n);
     std::vector<float> got = other, expected = other;
     keep_bits(std::span<float>(got), bits.data());
     for (size_t e = 0; e < n; ++e) expected[e] = v[e] != 0.0f ? other[e] : 0.0f;
