@@ -160,6 +160,23 @@ size_t CountNonFiniteF32(const float* HWY_RESTRICT values, size_t n) {
   return count;
 }
 
+// The same for bf16 values, without converting them: every exponent bit set.
+size_t CountNonFiniteBf16(const void* values, size_t n) {
+  const DU du;
+  const auto* p = static_cast<const unsigned char*>(values);
+  const size_t N = hn::Lanes(du);
+  const auto exponent = hn::Set(du, 0x7f80u);
+  size_t count = 0, i = 0;
+  for (; i + N <= n; i += N)
+    count += hn::CountTrue(du, hn::Eq(hn::And(LoadHalf(p + 2 * i), exponent), exponent));
+  for (; i < n; ++i) {
+    uint16_t v;
+    std::memcpy(&v, p + 2 * i, 2);
+    count += !std::isfinite(bf16_to_float(v));
+  }
+  return count;
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace mf
 HWY_AFTER_NAMESPACE();
@@ -172,6 +189,7 @@ HWY_EXPORT(F16ToF32);
 HWY_EXPORT(F32ToBf16);
 HWY_EXPORT(F32ToF16);
 HWY_EXPORT(CountNonFiniteF32);
+HWY_EXPORT(CountNonFiniteBf16);
 
 namespace simd {
 
@@ -189,6 +207,9 @@ void f32_to_f16(const float* src, void* dst, size_t n) {
 }
 size_t count_non_finite(const float* values, size_t n) {
   return HWY_DYNAMIC_DISPATCH(CountNonFiniteF32)(values, n);
+}
+size_t count_non_finite_bf16(const void* values, size_t n) {
+  return HWY_DYNAMIC_DISPATCH(CountNonFiniteBf16)(values, n);
 }
 
 }  // namespace simd

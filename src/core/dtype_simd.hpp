@@ -15,5 +15,7 @@ void f32_to_bf16(const float* src, void* dst, size_t n);
 void f32_to_f16(const float* src, void* dst, size_t n);
 // The NaN and infinite values among n floats (the loader's warning about inputs).
 size_t count_non_finite(const float* values, size_t n);
+// The same among n bf16 values, read as stored (for inputs a kernel converts itself).
+size_t count_non_finite_bf16(const void* values, size_t n);
 
 }  // namespace mf::simd

@@ -1,6 +1,9 @@
 #include "exec/job_stream.hpp"
 
 #include <cassert>
+#include <type_traits>
+
+#include "core/dtype_simd.hpp"
 
 namespace mf {
 
@@ -24,12 +27,21 @@ JobStream<T>::JobStream(const MergePlan& plan, size_t job, OutputWriter& writer,
   }
   non_finite_ = std::make_unique<std::atomic<size_t>[]>(inputs_.size());
   const size_t n = inputs_.size();
+  left_stored_.assign(n, false);
   for (ChunkBuffers<T>& b : buffers_) {
     b.inputs.resize(n * layout_.chunk);
     b.pointers.resize(n);
+    b.stored.resize(n);
     b.out.resize(layout_.chunk);
     b.out_bytes.resize(layout_.chunk * dtype_size(job_.out_dtype));
   }
+}
+
+template <class T>
+void JobStream<T>::allow_stored(size_t input) {
+  assert(input < inputs_.size());
+  const bool rounded = job_.round_inputs_to && *job_.round_inputs_to != inputs_[input].dtype;
+  left_stored_[input] = std::is_same_v<T, float> && inputs_[input].dtype == DType::BF16 && !rounded;
 }
 
 template <class T>
@@ -43,9 +55,18 @@ Chunk<T> JobStream<T>::load(size_t c, int w) {
   for (size_t i = 0; i < inputs_.size(); ++i) {
     T* dst = b.inputs.data() + i * layout_.chunk;
     const Input& in = inputs_[i];
-    const size_t size = dtype_size(in.dtype);
-    convert_to(in.dtype, in.file->bytes().data() + in.offset + chunk.offset * size, dst,
-               chunk.count);
+    const uint8_t* bytes =
+        in.file->bytes().data() + in.offset + chunk.offset * dtype_size(in.dtype);
+    b.stored[i] = {bytes, in.dtype};
+    if (left_stored_[i]) {
+      b.pointers[i] = nullptr;
+      if (first_pass_) {
+        if (const size_t bad = simd::count_non_finite_bf16(bytes, chunk.count))
+          non_finite_[i].fetch_add(bad);
+      }
+      continue;
+    }
+    convert_to(in.dtype, bytes, dst, chunk.count);
     if (first_pass_) {
       if (const size_t bad = count_non_finite(dst, chunk.count)) non_finite_[i].fetch_add(bad);
     }
@@ -57,6 +78,7 @@ Chunk<T> JobStream<T>::load(size_t c, int w) {
     b.pointers[i] = dst;
   }
   chunk.inputs = b.pointers;
+  chunk.stored = b.stored;
   return chunk;
 }
 

@@ -22,6 +22,7 @@ template <class T>
 struct ChunkBuffers {
   std::vector<T> inputs;  // one chunk per input, back to back
   std::vector<const T*> pointers;
+  std::vector<StoredInput> stored;
   std::vector<T> out;
   std::vector<uint8_t> out_bytes;
 };
@@ -37,6 +38,7 @@ class JobStream : public TensorStream<T> {
   int workers() const override { return pool_.size(); }
   void for_each_chunk(const std::function<void(const Chunk<T>&)>& visit) override;
   size_t scratch_bytes() const override { return scratch_bytes_; }
+  void allow_stored(size_t input) override;
   void write_each_chunk(const std::function<void(const Chunk<T>&, T* out)>& produce) override;
 
   // Per input: NaN or infinite values read (counted on the first pass).
@@ -60,6 +62,7 @@ class JobStream : public TensorStream<T> {
   ChunkLayout layout_;
   size_t scratch_bytes_;
   std::vector<Input> inputs_;
+  std::vector<bool> left_stored_;  // per input: not converted (allow_stored)
   bool first_pass_ = true;
   std::unique_ptr<std::atomic<size_t>[]> non_finite_;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "core/rng.hpp"
@@ -44,6 +45,19 @@ MethodInfo describe(const TaskArithmeticVariant& v) {
     info.params.push_back({"epsilon", ParamType::Float, ParamScope::PerNonBase, 0.15,
                            "keep probabilities range over density +- epsilon by magnitude rank"});
   return info;
+}
+
+// d = x - base for input i of a chunk: from its converted copy, or from its stored bf16 with the
+// conversion fused into the subtraction (TensorStream::allow_stored).
+template <class T>
+void subtract_input(const Chunk<T>& c, size_t i, const T* base, T* d) {
+  if (c.inputs[i] != nullptr) return subtract(c.inputs[i], base, c.count, d);
+  if constexpr (std::is_same_v<T, float>) {
+    assert(c.stored[i].dtype == DType::BF16);
+    subtract_bf16(c.stored[i].data, base, c.count, d);
+  } else {
+    assert(false && "streams leave inputs stored in float merges only");
+  }
 }
 
 class GeneralizedTaskArithmetic : public StreamingKernel<GeneralizedTaskArithmetic> {
@@ -92,6 +106,8 @@ class GeneralizedTaskArithmetic : public StreamingKernel<GeneralizedTaskArithmet
       stream.write_input(size_t(base));
       return;
     }
+    // The fine-tuned models are read only to form their deltas.
+    for (int m : models) stream.allow_stored(size_t(m));
     // d_i = x_i - base in T, into per-thread scratch.
     const ChunkVectors<T> task_vectors = [&](const Chunk<T>& c, std::vector<std::span<T>>& out) {
       thread_local std::vector<T> scratch;
@@ -100,8 +116,7 @@ class GeneralizedTaskArithmetic : public StreamingKernel<GeneralizedTaskArithmet
       const T* b = c.inputs[base];
       for (size_t v = 0; v < models.size(); ++v) {
         T* d = scratch.data() + v * c.count;
-        const T* x = c.inputs[models[v]];
-        subtract(x, b, c.count, d);
+        subtract_input(c, size_t(models[v]), b, d);
         out[v] = std::span<T>(d, c.count);
       }
     };

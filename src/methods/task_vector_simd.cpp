@@ -2,6 +2,9 @@
 // dispatch work. The elements past the last whole vector take the plain loop.
 #include "methods/task_vector_simd.hpp"
 
+#include <cstring>
+
+#include "core/dtype.hpp"
 #include "methods/magnitude_selection.hpp"
 
 #undef HWY_TARGET_INCLUDE
@@ -16,6 +19,7 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 using DF = hn::ScalableTag<float>;
 using DU = hn::RebindToUnsigned<DF>;
+using DU16 = hn::Rebind<uint16_t, DF>;
 
 void SubtractF32(const float* HWY_RESTRICT x, const float* HWY_RESTRICT base, size_t n,
                  float* HWY_RESTRICT out) {
@@ -25,6 +29,26 @@ void SubtractF32(const float* HWY_RESTRICT x, const float* HWY_RESTRICT base, si
   for (; e + N <= n; e += N)
     hn::StoreU(hn::Sub(hn::LoadU(df, x + e), hn::LoadU(df, base + e)), df, out + e);
   for (; e < n; ++e) out[e] = x[e] - base[e];
+}
+
+// The same with x as stored bf16, widened in register: a bf16 is the top half of its float.
+void SubtractBf16F32(const void* x, const float* HWY_RESTRICT base, size_t n,
+                     float* HWY_RESTRICT out) {
+  const DF df;
+  const DU du;
+  const auto* p = static_cast<const unsigned char*>(x);
+  const size_t N = hn::Lanes(df);
+  size_t e = 0;
+  for (; e + N <= n; e += N) {
+    const auto half = hn::LoadU(DU16(), reinterpret_cast<const uint16_t*>(p + 2 * e));
+    const auto xe = hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du, half)));
+    hn::StoreU(hn::Sub(xe, hn::LoadU(df, base + e)), df, out + e);
+  }
+  for (; e < n; ++e) {
+    uint16_t v;
+    std::memcpy(&v, p + 2 * e, 2);
+    out[e] = bf16_to_float(v) - base[e];
+  }
 }
 
 // Keys have the sign bit clear; `lowest_dropped` may be 2^31, above every key.
@@ -82,12 +106,17 @@ HWY_AFTER_NAMESPACE();
 namespace mf {
 
 HWY_EXPORT(SubtractF32);
+HWY_EXPORT(SubtractBf16F32);
 HWY_EXPORT(ZeroMagnitudesOutsideF32);
 HWY_EXPORT(NonzeroBitsF32);
 HWY_EXPORT(KeepBitsF32);
 
 void subtract(const float* x, const float* base, size_t n, float* out) {
   HWY_DYNAMIC_DISPATCH(SubtractF32)(x, base, n, out);
+}
+
+void subtract_bf16(const void* x, const float* base, size_t n, float* out) {
+  HWY_DYNAMIC_DISPATCH(SubtractBf16F32)(x, base, n, out);
 }
 
 void subtract(const double* x, const double* base, size_t n, double* out) {

@@ -16,7 +16,16 @@
 #include <functional>
 #include <span>
 
+#include "core/dtype.hpp"
+
 namespace mf {
+
+// A chunk of an input as its file stores it, for a kernel that fuses the conversion into its own
+// loop instead of reading the converted copy (TensorStream::allow_stored).
+struct StoredInput {
+  const void* data = nullptr;
+  DType dtype = DType::F32;
+};
 
 template <class T>
 struct Chunk {
@@ -24,9 +33,12 @@ struct Chunk {
   size_t offset = 0;  // flat index of the chunk's first element
   size_t count = 0;   // elements in the chunk
   int worker = 0;     // the thread running it, in [0, TensorStream::workers())
-  // One pointer per input, `count` elements each, already in the compute type. Read-only and valid
-  // during the call only.
+  // One pointer per input, `count` elements each, already in the compute type; null for an input
+  // the stream left as stored (allow_stored). Read-only and valid during the call only.
   std::span<const T* const> inputs;
+  // Per input, its elements as stored, where the stream has them (empty for tensors already in
+  // memory); always set for an input whose `inputs` pointer is null.
+  std::span<const StoredInput> stored;
 };
 
 template <class T>
@@ -42,6 +54,11 @@ class TensorStream {
   // the output pass): the share of --max-memory the chunk buffers leave. A kernel that would need
   // more takes a way that needs less (computing again).
   virtual size_t scratch_bytes() const = 0;
+  // Tells the stream that the kernel can read input `input` as stored bf16 (a float merge only):
+  // where the stream reads a bf16 file and need not round, it then skips converting that input and
+  // Chunk::inputs[input] is null. Saves writing and reading back a float copy of the chunk. Call
+  // before the first pass.
+  virtual void allow_stored(size_t input) { (void)input; }
   // The output pass: produce(chunk, out) writes the chunk's `count` output elements to `out`.
   // Called once per kernel run, last.
   virtual void write_each_chunk(const std::function<void(const Chunk<T>&, T* out)>& produce) = 0;

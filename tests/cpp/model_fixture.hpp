@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dtype.hpp"
 #include "io/safetensors.hpp"
 
 namespace mf::testing {
@@ -16,7 +17,7 @@ namespace mf::testing {
 struct FixtureTensor {
   std::string name;
   std::vector<int64_t> shape;
-  std::vector<float> values;  // written as F32
+  std::vector<float> values;  // written as F32 unless write_model is given another dtype
 };
 
 inline std::filesystem::path fresh_dir(const std::string& name) {
@@ -27,16 +28,20 @@ inline std::filesystem::path fresh_dir(const std::string& name) {
   return dir;
 }
 
+// The tensors are stored as `dtype` (a float dtype; values rounded to it).
 inline void write_model(const std::filesystem::path& dir, const nlohmann::json& config,
-                        const std::vector<FixtureTensor>& tensors) {
+                        const std::vector<FixtureTensor>& tensors, DType dtype = DType::F32) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "config.json") << config.dump();
   std::vector<TensorDecl> decls;
-  for (const auto& t : tensors) decls.push_back({t.name, DType::F32, t.shape});
+  for (const auto& t : tensors) decls.push_back({t.name, dtype, t.shape});
   auto layout = layout_safetensors(decls, {{"format", "pt"}});
   std::string bytes = layout.header_bytes;
-  for (const auto& t : tensors)
-    bytes.append(reinterpret_cast<const char*>(t.values.data()), t.values.size() * sizeof(float));
+  for (const auto& t : tensors) {
+    std::string stored(t.values.size() * dtype_size(dtype), '\0');
+    convert_from(t.values.data(), dtype, stored.data(), t.values.size());
+    bytes += stored;
+  }
   std::ofstream(dir / "model.safetensors", std::ios::binary) << bytes;
 }
 

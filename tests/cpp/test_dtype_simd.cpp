@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/dtype.hpp"
+#include "core/dtype_simd.hpp"
 
 namespace mf {
 namespace {
@@ -164,6 +165,21 @@ TEST_P(DTypeSimd, CountNonFiniteMatchesScalar) {
   const std::vector<double> doubles = {1.0, std::numeric_limits<double>::quiet_NaN(), -0.0,
                                        -std::numeric_limits<double>::infinity(), 1e308};
   EXPECT_EQ(count_non_finite(doubles.data(), doubles.size()), 2u);
+}
+
+TEST_P(DTypeSimd, CountNonFiniteBf16MatchesTheConvertedCount) {
+  const std::vector<uint32_t> bits = test_floats(100003, 4);
+  for (size_t n : test_lengths(bits.size())) {
+    std::vector<uint8_t> stored(2 * n + 1);  // one byte off alignment
+    for (size_t i = 0; i < n; ++i) {
+      const uint16_t half = uint16_t(bits[(i + 7 * n) % bits.size()] >> 16);
+      std::memcpy(stored.data() + 1 + 2 * i, &half, 2);
+    }
+    std::vector<float> values(n);
+    convert_to(DType::BF16, stored.data() + 1, values.data(), n);
+    ASSERT_EQ(simd::count_non_finite_bf16(stored.data() + 1, n), count_non_finite(values.data(), n))
+        << "n=" << n;
+  }
 }
 
 TEST_P(DTypeSimd, DoubleMatchesScalar) {

@@ -281,10 +281,10 @@ class ExecutorStreamingTest : public ExecutorTest {
   }
 
   // A Llama-shaped toy with values on a grid of 1/16 (the fine-tunes differ from each other by a
-  // few grid steps, as they are drawn from the same few values); `nan_at` puts NaN at those
-  // elements of layer 0's q_proj.
+  // few grid steps, as they are drawn from the same few values, all exact in bf16); `nan_at` puts
+  // NaN at those elements of layer 0's q_proj.
   static void write_grid_llama(const fs::path& dir, unsigned seed,
-                               const std::vector<size_t>& nan_at) {
+                               const std::vector<size_t>& nan_at, DType dtype = DType::F32) {
     std::mt19937 rng(seed);
     std::uniform_int_distribution<int> step(-6, 6);
     auto make = [&](std::string name, std::vector<int64_t> shape) {
@@ -308,7 +308,7 @@ class ExecutorStreamingTest : public ExecutorTest {
     nlohmann::json config = {{"model_type", "llama"},        {"num_hidden_layers", kLayers},
                              {"hidden_size", kHidden},       {"vocab_size", kVocab},
                              {"tie_word_embeddings", false}, {"torch_dtype", "float32"}};
-    testing::write_model(dir, config, t);
+    testing::write_model(dir, config, t, dtype);
   }
 };
 
@@ -441,34 +441,53 @@ dtype: float32
   }
 }
 
+// The task-arithmetic family reads bf16 fine-tunes as stored, the conversion fused into the delta
+// (TensorStream::allow_stored), and must write what float32 copies of the same values give.
+TEST_F(ExecutorStreamingTest, Bf16InputsMergeLikeTheirFloat32Copies) {
+  std::vector<DirBytes> expected;
+  const std::vector<const char*> recipes = {kTies, kTiesRescaled, kDareTies};
+  for (size_t r = 0; r < recipes.size(); ++r)
+    expected.push_back(merge(plan(recipes[r]), "f32-" + std::to_string(r), 2, 64 << 10));
+  write_grid_llama(dir_ / "base", 21, {}, DType::BF16);
+  write_grid_llama(dir_ / "a", 22, {}, DType::BF16);
+  write_grid_llama(dir_ / "b", 23, {}, DType::BF16);
+  for (size_t r = 0; r < recipes.size(); ++r)
+    EXPECT_TRUE(
+        same_files(merge(plan(recipes[r]), "bf16-" + std::to_string(r), 2, 64 << 10), expected[r]))
+        << recipes[r];
+}
+
 TEST_F(ExecutorStreamingTest, NanInAStreamedInputIsReportedOnce) {
-  // Three NaN in different chunks of a.q_proj (chunks of 1024 elements at 64 KiB).
+  // Three NaN in different chunks of a.q_proj (chunks of 1024 elements at 64 KiB), in a float32
+  // file and in a bf16 one (read as stored by ties and dare_ties).
   const std::string tensor = "model.layers.0.self_attn.q_proj.weight";
-  write_grid_llama(dir_ / "a", 22, {5, 4000, 9215});
-  for (const char* recipe : {kLinear, kTies, kDareTies}) {
-    MergePlan p = plan(recipe);
-    for (uint64_t budget : {uint64_t(1) << 30, uint64_t(64) << 10}) {
-      for (int threads : {1, 2}) {
-        std::mutex mutex;
-        std::vector<std::string> warnings;
-        fs::path out = dir_ / ("nan-" + std::to_string(budget) + "-" + std::to_string(threads)) /
-                       p.method->info().name;
-        OutputWriter writer(p, out.string(), small_shards());
-        ExecOptions exec;
-        exec.threads = threads;
-        exec.max_memory = budget;
-        exec.on_warning = [&](const std::string& w) {
-          std::lock_guard lock(mutex);
-          warnings.push_back(w);
-        };
-        execute_plan(p, writer, exec);
-        writer.finish();
-        ASSERT_EQ(warnings.size(), 1u) << p.method->info().name << ": one tensor holds NaN";
-        const std::string& w = warnings.front();
-        EXPECT_NE(w.find("`" + tensor + "`"), std::string::npos) << w;
-        EXPECT_NE(w.find((dir_ / "a").string()), std::string::npos) << w;
-        EXPECT_NE(w.find(" 3 NaN"), std::string::npos)
-            << p.method->info().name << ": counted once, not once per pass: " << w;
+  for (DType dtype : {DType::F32, DType::BF16}) {
+    write_grid_llama(dir_ / "a", 22, {5, 4000, 9215}, dtype);
+    for (const char* recipe : {kLinear, kTies, kDareTies}) {
+      MergePlan p = plan(recipe);
+      for (uint64_t budget : {uint64_t(1) << 30, uint64_t(64) << 10}) {
+        for (int threads : {1, 2}) {
+          std::mutex mutex;
+          std::vector<std::string> warnings;
+          fs::path out = dir_ / ("nan-" + std::to_string(budget) + "-" + std::to_string(threads)) /
+                         p.method->info().name;
+          OutputWriter writer(p, out.string(), small_shards());
+          ExecOptions exec;
+          exec.threads = threads;
+          exec.max_memory = budget;
+          exec.on_warning = [&](const std::string& w) {
+            std::lock_guard lock(mutex);
+            warnings.push_back(w);
+          };
+          execute_plan(p, writer, exec);
+          writer.finish();
+          ASSERT_EQ(warnings.size(), 1u) << p.method->info().name << ": one tensor holds NaN";
+          const std::string& w = warnings.front();
+          EXPECT_NE(w.find("`" + tensor + "`"), std::string::npos) << w;
+          EXPECT_NE(w.find((dir_ / "a").string()), std::string::npos) << w;
+          EXPECT_NE(w.find(" 3 NaN"), std::string::npos)
+              << p.method->info().name << ": counted once, not once per pass: " << w;
+        }
       }
     }
   }

@@ -7,9 +7,11 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <utility>
 #include <vector>
 
+#include "core/dtype.hpp"
 #include "methods/magnitude_selection.hpp"
 #include "methods/task_vector_simd.hpp"
 #include "simd_test_values.hpp"
@@ -36,6 +38,25 @@ TEST_P(TaskVectorSimd, SubtractIsThePlainDifference) {
     subtract(x.data(), base.data(), n, out.data());
     for (size_t e = 0; e < n; ++e) want[e] = x[e] - base[e];
     expect_same_bits(out, want, "subtract");
+  }
+}
+
+// Every bf16 bit pattern (NaN payloads, infinities, subnormals) against float bases, one byte off
+// alignment so the stored data need not be aligned.
+TEST_P(TaskVectorSimd, SubtractBf16IsConvertThenSubtract) {
+  const size_t all = 65536;
+  const std::vector<float> bases = simd_test::delta_values(all + 37, 5);
+  for (size_t n : {size_t(0), size_t(1), size_t(15), size_t(17), size_t(1027), all + 37}) {
+    std::vector<uint8_t> stored(2 * n + 1);
+    for (size_t e = 0; e < n; ++e) {
+      const uint16_t bits = uint16_t((e * 40503u) % all);  // 40503 is odd: a permutation
+      std::memcpy(stored.data() + 1 + 2 * e, &bits, 2);
+    }
+    std::vector<float> x(n), out(n), want(n);
+    convert_to(DType::BF16, stored.data() + 1, x.data(), n);
+    subtract(x.data(), bases.data(), n, want.data());
+    subtract_bf16(stored.data() + 1, bases.data(), n, out.data());
+    expect_same_bits(out, want, "subtract_bf16");
   }
 }
 
