@@ -40,8 +40,8 @@ JobStream<T>::JobStream(const MergePlan& plan, size_t job, OutputWriter& writer,
 template <class T>
 void JobStream<T>::allow_stored(size_t input) {
   assert(input < inputs_.size());
-  const bool rounded = job_.round_inputs_to && *job_.round_inputs_to != inputs_[input].dtype;
-  left_stored_[input] = std::is_same_v<T, float> && inputs_[input].dtype == DType::BF16 && !rounded;
+  const Input& in = inputs_[input];
+  left_stored_[input] = std::is_same_v<T, float> && in.dtype == DType::BF16 && !rounded(in);
 }
 
 template <class T>
@@ -70,8 +70,7 @@ Chunk<T> JobStream<T>::load(size_t c, int w) {
     if (first_pass_) {
       if (const size_t bad = count_non_finite(dst, chunk.count)) non_finite_[i].fetch_add(bad);
     }
-    // Rounding to the dtype the input is stored in changes nothing.
-    if (job_.round_inputs_to && *job_.round_inputs_to != in.dtype) {
+    if (rounded(in)) {
       const DType d = *job_.round_inputs_to;
       for (size_t e = 0; e < chunk.count; ++e) dst[e] = T(round_to(d, float(dst[e])));
     }

@@ -53,6 +53,11 @@ class JobStream : public TensorStream<T> {
     uint64_t offset;  // of the tensor's first byte in the file
     DType dtype;
   };
+  // Whether `in` is rounded to the recipe's half dtype on load: rounding to the dtype it is stored
+  // in changes nothing.
+  bool rounded(const Input& in) const {
+    return job_.round_inputs_to && *job_.round_inputs_to != in.dtype;
+  }
   const MergePlan& plan_;
   const MergeJob& job_;
   size_t job_index_;
