@@ -25,6 +25,10 @@ struct OutputOptions {
   // and verified against their recorded checksums are kept); without it a partial merge is started
   // over.
   bool resume = false;
+  // The written output is dropped from the page cache (posix_fadvise DONTNEED) each time a shard
+  // has this many more bytes, and wholly once synced: the inputs, which the next merge reads
+  // again, keep the memory. 0: never dropped.
+  uint64_t drop_cache_every = uint64_t(256) << 20;
 };
 
 class OutputWriter {
@@ -62,6 +66,8 @@ class OutputWriter {
     SafetensorsLayout layout;
     int fd = -1;
   };
+  // Asks the kernel to write back the shard's dirty pages and drop its clean ones.
+  void drop_cached(const Shard& shard) const;
   struct Placement {
     size_t shard;
     uint64_t offset;  // absolute file offset
@@ -82,6 +88,8 @@ class OutputWriter {
   std::vector<bool> done_;             // per job: already intact on disk (resume)
   // Per job: the tensor_checksum of the pieces written so far.
   std::unique_ptr<std::atomic<uint64_t>[]> checksums_;
+  // Per shard: bytes written by this run (counts toward the next drop_cached).
+  std::unique_ptr<std::atomic<uint64_t>[]> written_;
   int journal_fd_ = -1;
   bool finished_ = false;
   bool keep_partial_ = false;

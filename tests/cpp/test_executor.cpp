@@ -18,6 +18,7 @@
 #include "core/error.hpp"
 #include "exec/executor.hpp"
 #include "exec/output_writer.hpp"
+#include "io/mapped_file.hpp"
 #include "model_fixture.hpp"
 #include "plan/merge_plan.hpp"
 
@@ -80,6 +81,7 @@ class ExecutorTest : public ::testing::Test {
     OutputOptions o;
     o.max_shard_bytes = 20'000;  // several shards, written concurrently
     o.resume = resume;
+    o.drop_cache_every = 4096;  // dropped from the cache while other pieces are written
     return o;
   }
 
@@ -133,6 +135,29 @@ TEST_F(ExecutorTest, SameBytesForAnyThreadCountAndBudget) {
     EXPECT_TRUE(same_files(one, four));
     EXPECT_TRUE(same_files(one, tiny));
     EXPECT_TRUE(same_files(one, small));
+  }
+}
+
+// The finished output leaves the page cache to the inputs; with drop_cache_every = 0 it stays
+// (which also shows that mincore reports this file system's pages).
+TEST_F(ExecutorTest, OutputLeavesThePageCacheOnceSynced) {
+  MergePlan p = plan(kLinear);
+  for (uint64_t step : {uint64_t(0), uint64_t(4096)}) {
+    fs::path out = dir_ / ("step-" + std::to_string(step));
+    OutputOptions options = small_shards();
+    options.drop_cache_every = step;
+    OutputWriter writer(p, out.string(), options);
+    execute_plan(p, writer, ExecOptions{});
+    writer.finish();
+    size_t shards = 0;
+    for (const auto& entry : fs::directory_iterator(out)) {
+      if (entry.path().extension() != ".safetensors") continue;
+      ++shards;
+      MappedFile file(entry.path().string());
+      EXPECT_EQ(file.resident_fraction(0, file.bytes().size()), step == 0 ? 1.0 : 0.0)
+          << entry.path() << " with drop_cache_every " << step;
+    }
+    EXPECT_GT(shards, 3u);
   }
 }
 
