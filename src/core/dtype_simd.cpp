@@ -19,6 +19,8 @@
 #include <hwy/foreach_target.h>  // must come before highway.h
 #include <hwy/highway.h>
 
+#include "core/bf16_load-inl.h"
+
 HWY_BEFORE_NAMESPACE();
 namespace mf {
 namespace HWY_NAMESPACE {
@@ -45,7 +47,7 @@ void Bf16ToF32(const void* src, float* HWY_RESTRICT dst, size_t n) {
   const size_t N = hn::Lanes(DF());
   size_t i = 0;
   for (; i + N <= n; i += N) {
-    hn::StoreU(hn::BitCast(DF(), hn::ShiftLeft<16>(LoadHalf(p + 2 * i))), DF(), dst + i);
+    hn::StoreU(LoadBf16(p + 2 * i), DF(), dst + i);
   }
   for (; i < n; ++i) {
     uint16_t v;

@@ -3,14 +3,32 @@
 // agree up to rounding.
 #include <cassert>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "core/error.hpp"
 #include "methods/builtin_methods.hpp"
+#include "methods/weighted_sum_simd.hpp"
 
 namespace mf {
 
 namespace {
+
+// out = 0 + x_0 w_0 for input 0, out += x_i w_i for the others; an input the stream left as
+// stored bf16 (TensorStream::allow_stored) is widened in the same loop.
+template <class T>
+void add_input_term(const Chunk<T>& c, size_t i, T w, T* out) {
+  if (c.inputs[i] != nullptr)
+    return i == 0 ? first_term(c.inputs[i], w, c.count, out)
+                  : add_term(c.inputs[i], w, c.count, out);
+  if constexpr (std::is_same_v<T, float>) {
+    assert(c.stored[i].dtype == DType::BF16);
+    i == 0 ? first_term_bf16(c.stored[i].data, w, c.count, out)
+           : add_term_bf16(c.stored[i].data, w, c.count, out);
+  } else {
+    assert(false && "streams leave inputs stored in float merges only");
+  }
+}
 
 class Linear : public StreamingKernel<Linear> {
  public:
@@ -60,17 +78,12 @@ class Linear : public StreamingKernel<Linear> {
       weight_sum += weights.back();
     }
     const bool normalize = args.global->flag("normalize");
+    for (size_t i = 0; i < weights.size(); ++i) stream.allow_stored(i);
     stream.write_each_chunk([&](const Chunk<T>& c, T* out) {
       assert(c.inputs.size() == weights.size() && !weights.empty());
       // Model by model, as MergeKit's accumulation into zeros (so 0 + -0 gives +0 there and here).
-      const T* x0 = c.inputs[0];
-      for (size_t e = 0; e < c.count; ++e) out[e] = T(0) + x0[e] * weights[0];
-      for (size_t i = 1; i < weights.size(); ++i) {
-        const T* x = c.inputs[i];
-        for (size_t e = 0; e < c.count; ++e) out[e] += x[e] * weights[i];
-      }
-      if (normalize)
-        for (size_t e = 0; e < c.count; ++e) out[e] /= weight_sum;
+      for (size_t i = 0; i < weights.size(); ++i) add_input_term(c, i, weights[i], out);
+      if (normalize) divide(out, weight_sum, c.count);
     });
   }
 };

@@ -12,6 +12,8 @@
 #include <hwy/foreach_target.h>  // must come before highway.h
 #include <hwy/highway.h>
 
+#include "core/bf16_load-inl.h"
+
 HWY_BEFORE_NAMESPACE();
 namespace mf {
 namespace HWY_NAMESPACE {
@@ -19,7 +21,6 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 using DF = hn::ScalableTag<float>;
 using DU = hn::RebindToUnsigned<DF>;
-using DU16 = hn::Rebind<uint16_t, DF>;
 
 void SubtractF32(const float* HWY_RESTRICT x, const float* HWY_RESTRICT base, size_t n,
                  float* HWY_RESTRICT out) {
@@ -31,19 +32,15 @@ void SubtractF32(const float* HWY_RESTRICT x, const float* HWY_RESTRICT base, si
   for (; e < n; ++e) out[e] = x[e] - base[e];
 }
 
-// The same with x as stored bf16, widened in register: a bf16 is the top half of its float.
+// The same with x as stored bf16, widened in register.
 void SubtractBf16F32(const void* x, const float* HWY_RESTRICT base, size_t n,
                      float* HWY_RESTRICT out) {
   const DF df;
-  const DU du;
   const auto* p = static_cast<const unsigned char*>(x);
   const size_t N = hn::Lanes(df);
   size_t e = 0;
-  for (; e + N <= n; e += N) {
-    const auto half = hn::LoadU(DU16(), reinterpret_cast<const uint16_t*>(p + 2 * e));
-    const auto xe = hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du, half)));
-    hn::StoreU(hn::Sub(xe, hn::LoadU(df, base + e)), df, out + e);
-  }
+  for (; e + N <= n; e += N)
+    hn::StoreU(hn::Sub(LoadBf16(p + 2 * e), hn::LoadU(df, base + e)), df, out + e);
   for (; e < n; ++e) {
     uint16_t v;
     std::memcpy(&v, p + 2 * e, 2);
