@@ -313,17 +313,19 @@ void execute_plan(const MergePlan& plan, OutputWriter& writer, const ExecOptions
       finished(j);
     });
     // Streamed jobs one at a time, each split across the workers; the next job's inputs are read
-    // ahead into the page cache while this one computes.
+    // ahead, on a thread of their own, while this one computes.
     std::vector<ChunkBuffers<float>> float_buffers(pool.size());
     std::vector<ChunkBuffers<double>> double_buffers(pool.size());
     for (size_t t = 0; t < streamed.size(); ++t) {
       check_cancel();
       current = streamed[t];
       const MergeJob& job = plan.jobs[current];
+      std::jthread read_ahead;  // joined at the end of the iteration, or when an error unwinds
       if (t + 1 < streamed.size())
-        for_each_input_range(
-            plan, plan.jobs[streamed[t + 1]],
-            [](const MappedFile& f, uint64_t at, uint64_t n) { f.prefetch(at, n); });
+        read_ahead = std::jthread([&plan, &next = plan.jobs[streamed[t + 1]]] {
+          for_each_input_range(
+              plan, next, [](const MappedFile& f, uint64_t at, uint64_t n) { f.prefetch(at, n); });
+        });
       if (job.compute_double)
         run_streamed_job<double>(plan, current, writer, pool, double_buffers, options);
       else

@@ -74,9 +74,13 @@ void MappedFile::release(uint64_t offset, uint64_t length) const {
 
 void MappedFile::prefetch(uint64_t offset, uint64_t length) const {
   if (data_ == nullptr || offset >= size_) return;
-  uint64_t end = offset + std::min<uint64_t>(length, size_ - offset);
-  // The page cache, for reads; the mapping only needs it there too.
-  ::posix_fadvise(fd_, off_t(offset), off_t(end - offset), POSIX_FADV_WILLNEED);
+  const uint64_t end = offset + std::min<uint64_t>(length, size_ - offset);
+  const uint64_t first = offset / page_size() * page_size();
+  // Reads the pages and maps them, so the workers neither wait for the disk nor take page faults.
+  // Kernels before 5.14 do not know MADV_POPULATE_READ: start the reads, the workers will map them.
+  if (::madvise(const_cast<uint8_t*>(data_) + first, end - first, MADV_POPULATE_READ) != 0 &&
+      errno == EINVAL)
+    ::posix_fadvise(fd_, off_t(offset), off_t(end - offset), POSIX_FADV_WILLNEED);
 }
 
 double MappedFile::resident_fraction(uint64_t offset, uint64_t length) const {

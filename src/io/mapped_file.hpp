@@ -22,7 +22,8 @@ class MappedFile {
   // Tell the kernel a range is no longer needed (its pages are cache, not heap; this frees them
   // early).
   void release(uint64_t offset, uint64_t length) const;
-  // Ask the kernel to start reading a range ahead of use.
+  // Read a range into the page cache and map it, ahead of use. Blocks until it is read: call it
+  // from a thread of its own.
   void prefetch(uint64_t offset, uint64_t length) const;
   // The share of a range's pages now in the page cache, estimated from up to 64 pages spread over
   // it (one mincore call each: asking for every page of a 6 GiB model costs about 0.1 s). 0 where

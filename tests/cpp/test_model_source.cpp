@@ -309,6 +309,28 @@ TEST(MappedFile, ResidentFractionFollowsThePageCache) {
   EXPECT_NEAR(file.resident_fraction(0, content.size()), 0.5, 0.05);
 }
 
+// The executor reads the next job's inputs with prefetch on a thread of its own: when it returns,
+// the range is in the page cache.
+TEST(MappedFile, PrefetchReturnsWithTheRangeCached) {
+  TempDir dir;
+  const size_t page = size_t(::sysconf(_SC_PAGESIZE));
+  dir.write("data.bin", std::string(512 * page, 'x'));
+  const std::string path = (dir.path() / "data.bin").string();
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ::fdatasync(fd);
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+  MappedFile file(path);
+  struct statfs fs {};
+  if (::statfs(path.c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC)
+    GTEST_SKIP() << "tmpfs keeps its pages";
+  ASSERT_EQ(file.resident_fraction(0, 512 * page), 0.0);
+  file.prefetch(100 * page + 7, 300 * page);
+  EXPECT_EQ(file.resident_fraction(100 * page, 300 * page), 1.0);
+  file.prefetch(512 * page, 10);  // past the end: nothing
+}
+
 TEST(MappedFile, EmptyFile) {
   TempDir dir;
   dir.write("empty", "");
