@@ -6,8 +6,6 @@
 #include <hwy/tests/hwy_gtest.h>
 
 #include <algorithm>
-#include <bit>
-#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -22,13 +20,7 @@ namespace {
 class TaskVectorSimd : public hwy::TestWithParamTarget {};
 HWY_TARGET_INSTANTIATE_TEST_SUITE_P(TaskVectorSimd);
 
-void expect_same_bits(const std::vector<float>& got, const std::vector<float>& want,
-                      const char* what) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t e = 0; e < got.size(); ++e)
-    ASSERT_EQ(std::bit_cast<uint32_t>(got[e]), std::bit_cast<uint32_t>(want[e]))
-        << what << ": element " << e << " of " << got.size();
-}
+using simd_test::expect_same_bits;
 
 TEST_P(TaskVectorSimd, SubtractIsThePlainDifference) {
   for (size_t n : {0, 1, 15, 16, 17, 100, 1027}) {
@@ -47,11 +39,7 @@ TEST_P(TaskVectorSimd, SubtractBf16IsConvertThenSubtract) {
   const size_t all = 65536;
   const std::vector<float> bases = simd_test::delta_values(all + 37, 5);
   for (size_t n : {size_t(0), size_t(1), size_t(15), size_t(17), size_t(1027), all + 37}) {
-    std::vector<uint8_t> stored(2 * n + 1);
-    for (size_t e = 0; e < n; ++e) {
-      const uint16_t bits = uint16_t((e * 40503u) % all);  // 40503 is odd: a permutation
-      std::memcpy(stored.data() + 1 + 2 * e, &bits, 2);
-    }
+    const std::vector<uint8_t> stored = simd_test::unaligned_bf16_patterns(n);
     std::vector<float> x(n), out(n), want(n);
     convert_to(DType::BF16, stored.data() + 1, x.data(), n);
     subtract(x.data(), bases.data(), n, want.data());

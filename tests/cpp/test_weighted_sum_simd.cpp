@@ -4,8 +4,6 @@
 #include <gtest/gtest.h>
 #include <hwy/tests/hwy_gtest.h>
 
-#include <bit>
-#include <cstring>
 #include <vector>
 
 #include "core/dtype.hpp"
@@ -18,13 +16,7 @@ namespace {
 class WeightedSumSimd : public hwy::TestWithParamTarget {};
 HWY_TARGET_INSTANTIATE_TEST_SUITE_P(WeightedSumSimd);
 
-void expect_same_bits(const std::vector<float>& got, const std::vector<float>& want,
-                      const char* what) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t e = 0; e < got.size(); ++e)
-    ASSERT_EQ(std::bit_cast<uint32_t>(got[e]), std::bit_cast<uint32_t>(want[e]))
-        << what << ": element " << e << " of " << got.size();
-}
+using simd_test::expect_same_bits;
 
 const size_t kLengths[] = {0, 1, 15, 16, 17, 100, 1027};
 // A negative weight turns +0 products into -0, which the first term's 0 + makes +0.
@@ -59,11 +51,7 @@ TEST_P(WeightedSumSimd, Bf16TermsAreConvertThenTerm) {
   const size_t all = 65536;
   const std::vector<float> sums = simd_test::delta_values(all + 37, 9);
   for (size_t n : {size_t(0), size_t(1), size_t(15), size_t(17), size_t(1027), all + 37}) {
-    std::vector<uint8_t> stored(2 * n + 1);
-    for (size_t e = 0; e < n; ++e) {
-      const uint16_t bits = uint16_t((e * 40503u) % all);  // 40503 is odd: a permutation
-      std::memcpy(stored.data() + 1 + 2 * e, &bits, 2);
-    }
+    const std::vector<uint8_t> stored = simd_test::unaligned_bf16_patterns(n);
     std::vector<float> x(n);
     convert_to(DType::BF16, stored.data() + 1, x.data(), n);
     for (float w : kWeights) {
