@@ -26,6 +26,11 @@ namespace {
   fail(ErrorCode::Io, "{}: {} failed: {}", path, what, std::strerror(err));
 }
 
+// Asks the kernel to write back a file's dirty pages and drop its clean ones. Advice, not a request
+// that can fail the merge: pages still under writeback stay until the next call, and file systems
+// without a page cache ignore it.
+void drop_cached(int fd) { ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED); }
+
 void write_all(int fd, const void* data, size_t n, uint64_t offset, const std::string& path) {
   const auto* p = static_cast<const uint8_t*>(data);
   while (n > 0) {
@@ -311,13 +316,7 @@ void OutputWriter::write_piece(size_t job, uint64_t offset, std::span<const uint
   // evicts inputs that this merge, or the next one, reads again from disk.
   const uint64_t step = options_.drop_cache_every;
   const uint64_t before = written_[p.shard].fetch_add(bytes.size());
-  if (step != 0 && before / step != (before + bytes.size()) / step) drop_cached(s);
-}
-
-void OutputWriter::drop_cached(const Shard& shard) const {
-  // Advice, not a request that can fail the merge: pages still under writeback stay until the
-  // next call, and file systems without a page cache ignore it.
-  ::posix_fadvise(shard.fd, 0, 0, POSIX_FADV_DONTNEED);
+  if (step != 0 && before / step != (before + bytes.size()) / step) drop_cached(s.fd);
 }
 
 void OutputWriter::finish_tensor(size_t job) {
@@ -388,7 +387,7 @@ void OutputWriter::finish() {
   for (auto& s : shards_) {
     std::string path = (fs::path(temp_dir_) / s.file_name).string();
     if (::fsync(s.fd) != 0) io_fail("syncing", path, errno);
-    if (options_.drop_cache_every != 0) drop_cached(s);  // every page is clean now
+    if (options_.drop_cache_every != 0) drop_cached(s.fd);  // every page is clean now
     if (::close(s.fd) != 0) io_fail("closing", path, errno);
     s.fd = -1;
   }

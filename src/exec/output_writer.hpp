@@ -66,8 +66,6 @@ class OutputWriter {
     SafetensorsLayout layout;
     int fd = -1;
   };
-  // Asks the kernel to write back the shard's dirty pages and drop its clean ones.
-  void drop_cached(const Shard& shard) const;
   struct Placement {
     size_t shard;
     uint64_t offset;  // absolute file offset
@@ -88,7 +86,7 @@ class OutputWriter {
   std::vector<bool> done_;             // per job: already intact on disk (resume)
   // Per job: the tensor_checksum of the pieces written so far.
   std::unique_ptr<std::atomic<uint64_t>[]> checksums_;
-  // Per shard: bytes written by this run (counts toward the next drop_cached).
+  // Per shard: bytes written by this run (counts toward the next drop from the cache).
   std::unique_ptr<std::atomic<uint64_t>[]> written_;
   int journal_fd_ = -1;
   bool finished_ = false;
