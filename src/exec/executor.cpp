@@ -1,5 +1,7 @@
 #include "exec/executor.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
@@ -11,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "exec/job_stream.hpp"
+#include "exec/read_ahead.hpp"
 #include "exec/vocabulary_alignment.hpp"
 #include "exec/worker_pool.hpp"
 
@@ -212,6 +215,15 @@ void for_each_input_range(const MergePlan& plan, const MergeJob& job, Visit visi
   }
 }
 
+// How far the reader runs ahead of the workers: about a layer of a 3B model's four inputs, and
+// little enough of RAM that the pages read ahead do not push out those of the job computing.
+uint64_t read_ahead_window() {
+  constexpr uint64_t kWindow = uint64_t(1) << 30;
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return kWindow / 4;
+  return std::min(kWindow, uint64_t(pages) * uint64_t(page) / 16);
+}
+
 // Streamed jobs whose inputs are in the page cache go first, most resident first (ties keep plan
 // order). When the inputs outgrow RAM, the cache holds the part of them some earlier run read
 // last; in plan order, every read of an evicted tensor would push out the cached tensors still
@@ -312,20 +324,26 @@ void execute_plan(const MergePlan& plan, OutputWriter& writer, const ExecOptions
       }
       finished(j);
     });
-    // Streamed jobs one at a time, each split across the workers; the next job's inputs are read
-    // ahead, on a thread of their own, while this one computes.
+    // Streamed jobs one at a time, each split across the workers, while the inputs of the jobs to
+    // come are read ahead.
     std::vector<ChunkBuffers<float>> float_buffers(pool.size());
     std::vector<ChunkBuffers<double>> double_buffers(pool.size());
+    std::vector<uint64_t> input_bytes;
+    for (size_t j : streamed) {
+      uint64_t bytes = 0;
+      for_each_input_range(plan, plan.jobs[j],
+                           [&](const MappedFile&, uint64_t, uint64_t n) { bytes += n; });
+      input_bytes.push_back(bytes);
+    }
+    ReadAhead read_ahead(std::move(input_bytes), read_ahead_window(), [&](size_t t) {
+      for_each_input_range(plan, plan.jobs[streamed[t]],
+                           [](const MappedFile& f, uint64_t at, uint64_t n) { f.prefetch(at, n); });
+    });
     for (size_t t = 0; t < streamed.size(); ++t) {
       check_cancel();
       current = streamed[t];
       const MergeJob& job = plan.jobs[current];
-      std::jthread read_ahead;  // joined at the end of the iteration, or when an error unwinds
-      if (t + 1 < streamed.size())
-        read_ahead = std::jthread([&plan, &next = plan.jobs[streamed[t + 1]]] {
-          for_each_input_range(
-              plan, next, [](const MappedFile& f, uint64_t at, uint64_t n) { f.prefetch(at, n); });
-        });
+      read_ahead.computing(t);
       if (job.compute_double)
         run_streamed_job<double>(plan, current, writer, pool, double_buffers, options);
       else
