@@ -2,22 +2,13 @@
 
 #include <cstring>
 
+#include "core/checksum_simd.hpp"
+
 namespace mf {
 
-namespace {
-
-constexpr uint64_t kMul = 0x9E3779B97F4A7C15ull;
-
-inline uint64_t mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xBF58476D1CE4E5B9ull;
-  x ^= x >> 27;
-  x *= 0x94D049BB133111EBull;
-  x ^= x >> 31;
-  return x;
-}
-
-}  // namespace
+using checksum_detail::kMul;
+using checksum_detail::mix;
+using checksum_detail::word_multiplier;
 
 uint64_t checksum64(std::span<const uint8_t> bytes) {
   // Four independent lanes over 8-byte words keep the multiplies pipelined; lanes are mixed at the
@@ -40,15 +31,6 @@ uint64_t checksum64(std::span<const uint8_t> bytes) {
   return mix(h ^ uint64_t(n));
 }
 
-namespace {
-
-// The multiplier of the word at `word` (its offset / 8): odd, so a word's product changes with it.
-inline uint64_t word_multiplier(uint64_t word) {
-  return mix(word * kMul + 0x632BE59BD9B4E019ull) | 1;
-}
-
-}  // namespace
-
 uint64_t tensor_checksum(std::span<const uint8_t> bytes, uint64_t offset) {
   // A word cut by a piece boundary contributes its bytes shifted to their lanes; the products of
   // the parts add up to the product of the whole word.
@@ -59,11 +41,9 @@ uint64_t tensor_checksum(std::span<const uint8_t> bytes, uint64_t offset) {
     sum += (uint64_t(*p) << (8 * (offset % 8))) * word_multiplier(offset / 8);
     ++p, ++offset, --n;
   }
-  for (; n >= 8; p += 8, offset += 8, n -= 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    sum += w * word_multiplier(offset / 8);
-  }
+  const size_t words = n / 8;
+  sum += checksum_words(p, words, offset / 8);
+  p += 8 * words, offset += 8 * words, n -= 8 * words;
   for (; n > 0; ++p, ++offset, --n)
     sum += (uint64_t(*p) << (8 * (offset % 8))) * word_multiplier(offset / 8);
   return sum;

@@ -1,6 +1,8 @@
 // tensor_checksum (core/checksum.hpp): computed piece by piece at any byte offsets it adds up to
-// the checksum of the whole, and the damage a torn or misplaced write does changes it.
+// the checksum of the whole, and the damage a torn or misplaced write does changes it; its word
+// loop (core/checksum_simd.cpp) gives the same sum on every Highway target this CPU supports.
 #include <gtest/gtest.h>
+#include <hwy/tests/hwy_gtest.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -32,6 +34,23 @@ uint64_t sum_of_pieces(const std::vector<uint8_t>& bytes, std::vector<size_t> cu
     sum += tensor_checksum(std::span<const uint8_t>(bytes.data() + cuts[i], cuts[i + 1] - cuts[i]),
                            cuts[i]);
   return sum;
+}
+
+class TensorChecksumSimd : public hwy::TestWithParamTarget {};
+HWY_TARGET_INSTANTIATE_TEST_SUITE_P(TensorChecksumSimd);
+
+// The word loop against the checksums of single bytes (which never reach it), at offsets that
+// start mid-word and word indices whose products with the multiplier constant wrap.
+TEST_P(TensorChecksumSimd, WordsSumLikeTheirBytes) {
+  for (size_t n : {size_t(8), size_t(63), size_t(64), size_t(65), size_t(136), size_t(1031)}) {
+    const std::vector<uint8_t> bytes = random_bytes(n, unsigned(n) + 11);
+    for (uint64_t offset : {uint64_t(0), uint64_t(5), uint64_t(8) << 60, ~uint64_t(0) - 2000}) {
+      uint64_t bytewise = 0;
+      for (size_t i = 0; i < n; ++i)
+        bytewise += tensor_checksum(std::span<const uint8_t>(&bytes[i], 1), offset + i);
+      ASSERT_EQ(tensor_checksum(bytes, offset), bytewise) << "n " << n << " offset " << offset;
+    }
+  }
 }
 
 TEST(TensorChecksum, PiecesAddUpToTheWhole) {
