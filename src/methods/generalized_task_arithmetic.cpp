@@ -47,14 +47,28 @@ MethodInfo describe(const TaskArithmeticVariant& v) {
   return info;
 }
 
-// d = x - base for input i of a chunk: from its converted copy, or from its stored bf16 with the
+// The base's values in a chunk: its converted copy, or its stored bf16 converted into per-thread
+// scratch (valid until the next call on this thread).
+template <class T>
+const T* base_values(const Chunk<T>& c, size_t base) {
+  if (c.inputs[base] != nullptr) return c.inputs[base];
+  thread_local std::vector<T> converted;
+  converted.resize(c.count);
+  convert_to(c.stored[base].dtype, c.stored[base].data, converted.data(), c.count);
+  return converted.data();
+}
+
+// d = x - base for input i of a chunk, from converted copies or from stored bf16 with the
 // conversion fused into the subtraction (TensorStream::allow_stored).
 template <class T>
-void subtract_input(const Chunk<T>& c, size_t i, const T* base, T* d) {
-  if (c.inputs[i] != nullptr) return subtract(c.inputs[i], base, c.count, d);
+void subtract_input(const Chunk<T>& c, size_t i, size_t base, T* d) {
+  if (c.inputs[i] != nullptr) return subtract(c.inputs[i], base_values(c, base), c.count, d);
   if constexpr (std::is_same_v<T, float>) {
     assert(c.stored[i].dtype == DType::BF16);
-    subtract_bf16(c.stored[i].data, base, c.count, d);
+    if (c.inputs[base] != nullptr)
+      return subtract_bf16(c.stored[i].data, c.inputs[base], c.count, d);
+    assert(c.stored[base].dtype == DType::BF16);
+    subtract_bf16(c.stored[i].data, static_cast<const void*>(c.stored[base].data), c.count, d);
   } else {
     assert(false && "streams leave inputs stored in float merges only");
   }
@@ -106,17 +120,18 @@ class GeneralizedTaskArithmetic : public StreamingKernel<GeneralizedTaskArithmet
       stream.write_input(size_t(base));
       return;
     }
-    // The fine-tuned models are read only to form their deltas.
+    // The fine-tuned models are read only to form their deltas, and the base by every pass but the
+    // output's: its bf16 is widened in the subtraction, and converted once for the output.
     for (int m : models) stream.allow_stored(size_t(m));
+    stream.allow_stored(size_t(base));
     // d_i = x_i - base in T, into per-thread scratch.
     const ChunkVectors<T> task_vectors = [&](const Chunk<T>& c, std::vector<std::span<T>>& out) {
       thread_local std::vector<T> scratch;
       scratch.resize(models.size() * c.count);
       out.resize(models.size());
-      const T* b = c.inputs[base];
       for (size_t v = 0; v < models.size(); ++v) {
         T* d = scratch.data() + v * c.count;
-        subtract_input(c, size_t(models[v]), b, d);
+        subtract_input(c, size_t(models[v]), size_t(base), d);
         out[v] = std::span<T>(d, c.count);
       }
     };
@@ -132,7 +147,7 @@ class GeneralizedTaskArithmetic : public StreamingKernel<GeneralizedTaskArithmet
         sparsifier.apply(c, v, deltas[v]);
         pointers.push_back(deltas[v].data());
       }
-      combine_task_vectors(combine, c.count, c.inputs[base], pointers.data(), out);
+      combine_task_vectors(combine, c.count, base_values(c, size_t(base)), pointers.data(), out);
     });
   }
 

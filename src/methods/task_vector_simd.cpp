@@ -48,6 +48,23 @@ void SubtractBf16F32(const void* x, const float* HWY_RESTRICT base, size_t n,
   }
 }
 
+// The same with both x and the base stored bf16.
+void SubtractBf16Bf16(const void* x, const void* base, size_t n, float* HWY_RESTRICT out) {
+  const DF df;
+  const auto* p = static_cast<const unsigned char*>(x);
+  const auto* q = static_cast<const unsigned char*>(base);
+  const size_t N = hn::Lanes(df);
+  size_t e = 0;
+  for (; e + N <= n; e += N)
+    hn::StoreU(hn::Sub(LoadBf16(p + 2 * e), LoadBf16(q + 2 * e)), df, out + e);
+  for (; e < n; ++e) {
+    uint16_t v, b;
+    std::memcpy(&v, p + 2 * e, 2);
+    std::memcpy(&b, q + 2 * e, 2);
+    out[e] = bf16_to_float(v) - bf16_to_float(b);
+  }
+}
+
 // Keys have the sign bit clear; `lowest_dropped` may be 2^31, above every key.
 void ZeroMagnitudesOutsideF32(float* HWY_RESTRICT values, size_t n, uint32_t lowest_kept,
                               uint32_t lowest_dropped) {
@@ -104,6 +121,7 @@ namespace mf {
 
 HWY_EXPORT(SubtractF32);
 HWY_EXPORT(SubtractBf16F32);
+HWY_EXPORT(SubtractBf16Bf16);
 HWY_EXPORT(ZeroMagnitudesOutsideF32);
 HWY_EXPORT(NonzeroBitsF32);
 HWY_EXPORT(KeepBitsF32);
@@ -114,6 +132,10 @@ void subtract(const float* x, const float* base, size_t n, float* out) {
 
 void subtract_bf16(const void* x, const float* base, size_t n, float* out) {
   HWY_DYNAMIC_DISPATCH(SubtractBf16F32)(x, base, n, out);
+}
+
+void subtract_bf16(const void* x, const void* base, size_t n, float* out) {
+  HWY_DYNAMIC_DISPATCH(SubtractBf16Bf16)(x, base, n, out);
 }
 
 void subtract(const double* x, const double* base, size_t n, double* out) {

@@ -17,6 +17,8 @@ void subtract(const double* x, const double* base, size_t n, double* out);
 // The same with x as stored bf16 (need not be aligned): the conversion fused into the subtraction,
 // bit for bit convert_to followed by subtract.
 void subtract_bf16(const void* x, const float* base, size_t n, float* out);
+// The same with the base stored bf16 too.
+void subtract_bf16(const void* x, const void* base, size_t n, float* out);
 
 // Zeroes the elements whose magnitude key (magnitude_selection.hpp) is below `lowest_kept`.
 void zero_magnitudes_below(std::span<float> values, uint32_t lowest_kept);

@@ -471,8 +471,9 @@ dtype: float32
   }
 }
 
-// The task-arithmetic family reads bf16 fine-tunes as stored, the conversion fused into the delta
-// (TensorStream::allow_stored), and must write what float32 copies of the same values give.
+// The task-arithmetic family reads bf16 fine-tunes and base as stored, the conversion fused into
+// the delta (TensorStream::allow_stored), and must write what float32 copies of the same values
+// give, also when only some inputs are bf16.
 TEST_F(ExecutorStreamingTest, Bf16InputsMergeLikeTheirFloat32Copies) {
   const std::string linear = std::string(kLinear) + "dtype: float32\nout_dtype: bfloat16\n";
   std::vector<DirBytes> expected;
@@ -485,6 +486,11 @@ TEST_F(ExecutorStreamingTest, Bf16InputsMergeLikeTheirFloat32Copies) {
   for (size_t r = 0; r < recipes.size(); ++r)
     EXPECT_TRUE(
         same_files(merge(plan(recipes[r]), "bf16-" + std::to_string(r), 2, 64 << 10), expected[r]))
+        << recipes[r];
+  write_grid_llama(dir_ / "b", 23, {}, DType::F32);  // a float32 fine-tune over a bf16 base
+  for (size_t r = 0; r < recipes.size(); ++r)
+    EXPECT_TRUE(
+        same_files(merge(plan(recipes[r]), "mixed-" + std::to_string(r), 2, 64 << 10), expected[r]))
         << recipes[r];
 }
 

@@ -48,6 +48,23 @@ TEST_P(TaskVectorSimd, SubtractBf16IsConvertThenSubtract) {
   }
 }
 
+// Every bf16 pattern against every bf16 pattern shifted by a prime (NaN minus NaN, infinity minus
+// infinity, subnormals), both one byte off alignment.
+TEST_P(TaskVectorSimd, SubtractBf16FromBf16IsConvertThenSubtract) {
+  const size_t all = 65536;
+  for (size_t n : {size_t(0), size_t(1), size_t(15), size_t(17), size_t(1027), all + 37}) {
+    const std::vector<uint8_t> stored = simd_test::unaligned_bf16_patterns(n);
+    const std::vector<uint8_t> base_stored = simd_test::unaligned_bf16_patterns(n + 4099);
+    const uint8_t* base = base_stored.data() + 1 + 2 * 4099;
+    std::vector<float> x(n), b(n), out(n), want(n);
+    convert_to(DType::BF16, stored.data() + 1, x.data(), n);
+    convert_to(DType::BF16, base, b.data(), n);
+    subtract(x.data(), b.data(), n, want.data());
+    subtract_bf16(stored.data() + 1, static_cast<const void*>(base), n, out.data());
+    expect_same_bits(out, want, "subtract_bf16 of a bf16 base");
+  }
+}
+
 TEST_P(TaskVectorSimd, ZeroMagnitudesBelowKeepsKeysAtOrAboveTheCut) {
   for (size_t n : {0, 1, 15, 16, 17, 100, 1027}) {
     const std::vector<float> v = simd_test::delta_values(n, 77 + n);
