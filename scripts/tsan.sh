@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds the engine's libraries and the executor tests (tests/cpp/test_executor.cpp: thread pool, memory
-# budget, concurrent shard writes and journal, cancellation, resume) with ThreadSanitizer into build-tsan/
-# (project tests/tsan/) and runs them. Any data race fails.
-#   scripts/tsan.sh [GTEST_FILTER]      (default: 'Executor*')
+# budget, concurrent shard writes and journal, cancellation, resume; tests/cpp/test_read_ahead.cpp: the
+# read-ahead thread) with ThreadSanitizer into build-tsan/ (project tests/tsan/) and runs them. Any data
+# race fails.
+#   scripts/tsan.sh [GTEST_FILTER]      (default: 'Executor*:ReadAhead*')
 set -euo pipefail
 cd "$(dirname "$0")/.."
-filter=${1:-'Executor*'}
+filter=${1:-'Executor*:ReadAhead*'}
 cmake -S tests/tsan -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" >/dev/null
