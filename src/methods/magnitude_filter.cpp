@@ -40,6 +40,35 @@ size_t MatchingKeysF32(const float* HWY_RESTRICT values, size_t n, uint32_t mask
   return count;
 }
 
+// Keys have the sign bit clear, so signed compares (one instruction on every x86 target) order
+// them as unsigned ones do.
+BandCount BandKeysF32(const float* HWY_RESTRICT values, size_t n, uint32_t low, uint32_t high,
+                      uint32_t* HWY_RESTRICT out) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const size_t N = hn::Lanes(di);
+  const auto magnitude_bits = hn::Set(di, 0x7fffffff);
+  const auto low_v = hn::Set(di, int32_t(low));
+  const auto high_v = hn::Set(di, int32_t(high));
+  BandCount count;
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto key = hn::And(hn::BitCast(di, hn::LoadU(df, values + i)), magnitude_bits);
+    const auto above = hn::Gt(key, high_v);
+    const auto inside = hn::AndNot(above, hn::Not(hn::Lt(key, low_v)));
+    hn::StoreU(hn::Compress(key, inside), di, reinterpret_cast<int32_t*>(out) + count.inside);
+    count.inside += hn::CountTrue(di, inside);
+    count.above += hn::CountTrue(di, above);
+  }
+  for (; i < n; ++i) {
+    const uint32_t key = magnitude_key(values[i]);
+    out[count.inside] = key;
+    count.inside += key >= low && key <= high;
+    count.above += key > high;
+  }
+  return count;
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace mf
 HWY_AFTER_NAMESPACE();
@@ -48,6 +77,7 @@ HWY_AFTER_NAMESPACE();
 namespace mf {
 
 HWY_EXPORT(MatchingKeysF32);
+HWY_EXPORT(BandKeysF32);
 
 size_t matching_magnitude_keys(std::span<const float> values, uint32_t mask, uint32_t prefix,
                                uint32_t* out) {
@@ -62,6 +92,23 @@ size_t matching_magnitude_keys(std::span<const double> values, uint64_t mask, ui
     const uint64_t key = magnitude_key(x);
     out[count] = key;
     count += (key & mask) == prefix;
+  }
+  return count;
+}
+
+BandCount band_magnitude_keys(std::span<const float> values, uint32_t low, uint32_t high,
+                              uint32_t* out) {
+  return HWY_DYNAMIC_DISPATCH(BandKeysF32)(values.data(), values.size(), low, high, out);
+}
+
+BandCount band_magnitude_keys(std::span<const double> values, uint64_t low, uint64_t high,
+                              uint64_t* out) {
+  BandCount count;
+  for (double x : values) {
+    const uint64_t key = magnitude_key(x);
+    out[count.inside] = key;
+    count.inside += key >= low && key <= high;
+    count.above += key > high;
   }
   return count;
 }

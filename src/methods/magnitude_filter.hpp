@@ -1,6 +1,7 @@
-// The filter of a magnitude cut's later histogram passes (chunked_selection.cpp): of a run of
-// values, the magnitude keys (magnitude_selection.hpp) whose decided digits equal the prefix found
-// so far. Once the first digit is known, only the elements in its bin matter; a scalar loop that
+// The filters of magnitude cuts (chunked_selection.cpp). Of a run of values, the magnitude keys
+// (magnitude_selection.hpp) whose decided digits equal the prefix found so far (the later histogram
+// passes), or that fall in a band of keys a sample says holds the cut (the pass that collects
+// them). Once the first digit is known, only the elements in its bin matter; a scalar loop that
 // tests each element mispredicts a branch whenever that bin is well filled, which it is at a cut
 // near the median of bf16 deltas. The float version is a Highway kernel (compare and compress,
 // no branch per element), dispatched at run time to the best target the CPU has.
@@ -18,5 +19,16 @@ size_t matching_magnitude_keys(std::span<const float> values, uint32_t mask, uin
                                uint32_t* out);
 size_t matching_magnitude_keys(std::span<const double> values, uint64_t mask, uint64_t prefix,
                                uint64_t* out);
+
+struct BandCount {
+  size_t inside = 0;  // keys in [low, high], written to `out`
+  size_t above = 0;   // keys above `high`
+};
+// Writes to out[0 .. inside) the keys k of the values, in order, with low <= k <= high, and counts
+// the keys above high. `out` has room for values.size() keys.
+BandCount band_magnitude_keys(std::span<const float> values, uint32_t low, uint32_t high,
+                              uint32_t* out);
+BandCount band_magnitude_keys(std::span<const double> values, uint64_t low, uint64_t high,
+                              uint64_t* out);
 
 }  // namespace mf

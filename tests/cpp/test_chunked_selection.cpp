@@ -56,7 +56,7 @@ class VectorStream : public TensorStream<T> {
       }
     }
   }
-  size_t scratch_bytes() const override { return 0; }
+  size_t scratch_bytes() const override { return scratch; }
   void write_each_chunk(const std::function<void(const Chunk<T>&, T* out)>&) override {
     ADD_FAILURE() << "selection must not write output";
   }
@@ -67,6 +67,7 @@ class VectorStream : public TensorStream<T> {
   }
 
   std::atomic<int> passes{0};
+  size_t scratch = size_t(1) << 30;
 
  private:
   Chunk<T> chunk(size_t c, int w) {
@@ -246,11 +247,13 @@ TYPED_TEST(ChunkedSelectionTest, SameElementsAsTheWholeTensorSelection) {
           for (size_t chunk : {size_t(1), size_t(3), size_t(7), size_t(1000), n}) {
             // On this thread as one worker in order and as two workers in reverse order, then on
             // two threads at once.
-            for (int run = 0; run < 3; ++run) {
-              VectorStream<T> stream(inputs, chunk, 1 + run % 2, run == 1,
-                                     run == 2 ? &pool : nullptr);
+            // Runs 3 to 5 try the sampled search first, however small the tensor.
+            for (int run = 0; run < 6; ++run) {
+              VectorStream<T> stream(inputs, chunk, 1 + run % 2, run % 3 == 1,
+                                     run % 3 == 2 ? &pool : nullptr);
               std::vector<TopMagnitudes<T>> sets = {TopMagnitudes<T>(vector, k)};
-              find_magnitude_cuts<T>(stream, n, sets, copy_inputs<T>());
+              find_magnitude_cuts<T>(stream, n, sets, copy_inputs<T>(),
+                                     run < 3 ? kSampledCutFrom : 0);
               EXPECT_TRUE(same_marks(chunked_marks(stream, sets[0], n, chunk), expected))
                   << "seed " << seed << " n " << n << " vector " << vector << " k " << k
                   << " chunk " << chunk << " run " << run;
@@ -282,11 +285,12 @@ TYPED_TEST(ChunkedSelectionTest, SeveralSetsShareThePasses) {
   };
   for (const auto& group : groups) {
     for (size_t chunk : {size_t(1), size_t(3), size_t(7), size_t(1000), n}) {
-      for (int run = 0; run < 3; ++run) {
-        VectorStream<T> stream(inputs, chunk, 1 + run % 2, run == 1, run == 2 ? &pool : nullptr);
+      for (int run = 0; run < 6; ++run) {
+        VectorStream<T> stream(inputs, chunk, 1 + run % 2, run % 3 == 1,
+                               run % 3 == 2 ? &pool : nullptr);
         std::vector<TopMagnitudes<T>> sets;
         for (const Want& w : group) sets.emplace_back(w.vector, w.k);
-        find_magnitude_cuts<T>(stream, n, sets, copy_inputs<T>());
+        find_magnitude_cuts<T>(stream, n, sets, copy_inputs<T>(), run < 3 ? kSampledCutFrom : 0);
         for (size_t s = 0; s < group.size(); ++s) {
           const std::vector<uint8_t> expected =
               whole_tensor_top(inputs[group[s].vector], group[s].k);
@@ -373,6 +377,141 @@ TYPED_TEST(ChunkedSelectionTest, ConcurrentWorkersOnFewMagnitudes) {
       EXPECT_TRUE(same_marks(chunked_marks(stream, sets[0], n, chunk), expected))
           << "k " << k << " chunk " << chunk;
     }
+  }
+}
+
+// The sampled search (float only), on tensors as large as it is used for: a million elements in
+// chunks of 65536, two threads.
+class SampledCut : public ::testing::Test {
+ protected:
+  static constexpr size_t kN = size_t(1) << 20;
+  static constexpr size_t kChunk = size_t(1) << 16;
+
+  // Finds the cuts of `ks` on the vector of `values`, checks each against the whole-tensor
+  // selection and returns how the search went.
+  CutSearch cut(const std::vector<float>& values, const std::vector<size_t>& ks,
+                size_t scratch = size_t(1) << 30) {
+    std::vector<std::vector<float>> inputs = {values};
+    VectorStream<float> stream(inputs, kChunk, 2, false, &pool_);
+    stream.scratch = scratch;
+    std::vector<TopMagnitudes<float>> sets;
+    for (size_t k : ks) sets.emplace_back(0, k);
+    const CutSearch how = find_magnitude_cuts<float>(stream, values.size(), sets,
+                                                     copy_inputs<float>(), kSampledCutFrom);
+    EXPECT_EQ(how.passes, stream.passes.load());
+    for (size_t s = 0; s < ks.size(); ++s)
+      EXPECT_TRUE(same_marks(chunked_marks(stream, sets[s], values.size(), kChunk),
+                             whole_tensor_top(values, ks[s])))
+          << "k " << ks[s];
+    return how;
+  }
+
+  WorkerPool pool_{2};
+};
+
+// Deltas of bf16 weights: every key's last digit is 0, so the cut is found in two passes,
+// wherever k falls in a run of equal magnitudes, for one cut or breadcrumbs' two.
+TEST_F(SampledCut, Bf16DeltasTakeTwoPasses) {
+  std::mt19937 gen(21);
+  std::normal_distribution<float> normal(0.f, 0.02f);
+  std::vector<float> v(kN);
+  for (float& x : v) x = to_bf16(normal(gen));
+  ASSERT_GT(std::count(v.begin(), v.end(), v[0]), 100) << "the data should repeat magnitudes";
+  for (const std::vector<size_t>& ks : std::vector<std::vector<size_t>>{
+           {kN / 2}, {kN * 7 / 10}, {kN / 10}, {kN / 100}, {kN - kN / 100, kN / 100}}) {
+    const CutSearch how = cut(v, ks);
+    EXPECT_TRUE(how.sampled) << "k " << ks[0];
+    EXPECT_EQ(how.passes, 2) << "k " << ks[0];
+  }
+}
+
+// Full-precision values: the cut falls among the keys of its bin whose last digit is not 0, which
+// the radix search's last pass sorts out.
+TEST_F(SampledCut, FullPrecisionValuesTakeTheLastDigitsPass) {
+  std::mt19937 gen(22);
+  std::normal_distribution<float> normal(0.f, 0.02f);
+  std::vector<float> v(kN);
+  for (float& x : v) x = normal(gen);
+  const CutSearch how = cut(v, {kN / 2});
+  EXPECT_TRUE(how.sampled);
+  EXPECT_EQ(how.passes, 3);
+}
+
+// A sample that misleads: every element the sample reads is small and all the others large, so the
+// band of a cut among the large ones holds none of it. The radix search then finds it. One cut is
+// the smallest of the large elements: the band's count of keys above it is exactly k.
+TEST_F(SampledCut, BandThatMissesFallsBackToTheRadixSearch) {
+  std::vector<float> v(kN);
+  for (size_t i = 0; i < kN; ++i) v[i] = to_bf16(1.0f + float(i % 97) / 64);
+  const ChunkLayout layout(kN, 1, kChunk);
+  std::vector<SampleWindow> pieces;
+  size_t small = 0;
+  for (size_t c = 0; c < layout.count(); ++c) {
+    sample_pieces(c, layout.size(c), pieces);
+    for (const SampleWindow& p : pieces) {
+      for (size_t j = 0; j < p.count; ++j) v[layout.offset(c) + p.start + j] = 0.001f;
+      small += p.count;
+    }
+  }
+  for (size_t k : {kN / 2, kN - small}) {
+    const CutSearch how = cut(v, {k});
+    EXPECT_FALSE(how.sampled) << "k " << k;
+    EXPECT_GE(how.passes, 4) << "the sample's two and the radix search's two or three; k " << k;
+  }
+}
+
+// Magnitudes spread evenly over 240 binades: the few percent of them around the cut span more than
+// kBandBins bins (two binades), and the radix search follows the sample's single pass.
+TEST_F(SampledCut, WideSpreadFallsBackAfterTheSample) {
+  std::mt19937_64 gen(23);
+  std::uniform_real_distribution<double> exponent(-120, 120);
+  std::vector<float> v(kN);
+  for (float& x : v) x = float(std::exp2(exponent(gen)));
+  const CutSearch how = cut(v, {kN / 3});
+  EXPECT_FALSE(how.sampled);
+  EXPECT_GE(how.passes, 3);
+  EXPECT_LE(how.passes, 4);
+}
+
+// The per-chunk counts of a band must fit the stream's scratch; without any, the radix search.
+TEST_F(SampledCut, NoScratchFallsBackAfterTheSample) {
+  std::mt19937 gen(24);
+  std::normal_distribution<float> normal(0.f, 0.02f);
+  std::vector<float> v(kN);
+  for (float& x : v) x = to_bf16(normal(gen));
+  const CutSearch how = cut(v, {kN / 2}, 0);
+  EXPECT_FALSE(how.sampled);
+  EXPECT_EQ(how.passes, 3);  // the sample, then the radix search's two
+}
+
+TEST(SamplePieces, ASixteenthOfEveryChunkMovingFromChunkToChunk) {
+  std::vector<SampleWindow> pieces;
+  for (size_t count : {size_t(1), size_t(5), size_t(16), size_t(100), size_t(4095), size_t(4096),
+                       size_t(65536), size_t(65536 + 300)}) {
+    std::vector<size_t> first_starts;
+    for (size_t chunk = 0; chunk < 40; ++chunk) {
+      sample_pieces(chunk, count, pieces);
+      ASSERT_FALSE(pieces.empty()) << count;
+      size_t end = 0, total = 0;
+      for (const SampleWindow& p : pieces) {
+        EXPECT_GE(p.start, end) << "pieces in order, apart; count " << count;
+        EXPECT_GT(p.count, 0u);
+        end = p.start + p.count;
+        total += p.count;
+      }
+      EXPECT_LE(end, count);
+      if (count < kSamplePiece * kSampleShare) {
+        EXPECT_EQ(total, std::max<size_t>(1, count / kSampleShare)) << count;
+      } else {
+        EXPECT_GE(total + kSamplePiece, count / kSampleShare) << count;
+        EXPECT_LE(total, count / kSampleShare + kSamplePiece) << count;
+      }
+      first_starts.push_back(pieces[0].start);
+    }
+    std::sort(first_starts.begin(), first_starts.end());
+    const size_t distinct =
+        size_t(std::unique(first_starts.begin(), first_starts.end()) - first_starts.begin());
+    if (count >= 100) EXPECT_GT(distinct, 20u) << "the pieces should move; count " << count;
   }
 }
 

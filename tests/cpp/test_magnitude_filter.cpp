@@ -1,7 +1,7 @@
-// The SIMD filter of magnitude cuts (src/methods/magnitude_filter.cpp) must return exactly the keys
-// a scalar loop selects, in order, on every Highway target this CPU supports: signs, zeros, NaN and
-// infinities, prefixes that match none, some or all elements, and lengths that are not multiples
-// of any vector width.
+// The SIMD filters of magnitude cuts (src/methods/magnitude_filter.cpp) must return exactly the
+// keys a scalar loop selects, in order, and count the keys above a band as it does, on every
+// Highway target this CPU supports: signs, zeros, NaN and infinities, prefixes and bands that match
+// none, some or all elements, and lengths that are not multiples of any vector width.
 #include <gtest/gtest.h>
 #include <hwy/tests/hwy_gtest.h>
 
@@ -48,6 +48,38 @@ TEST_P(MagnitudeFilterSimd, ReturnsTheScalarLoopsKeysInOrder) {
   }
 }
 
+TEST_P(MagnitudeFilterSimd, BandKeysAreTheScalarLoopsInOrder) {
+  for (size_t n : {0, 1, 7, 16, 31, 33, 100, 1027}) {
+    const std::vector<float> v = simd_test::delta_values(n, 11 + n);
+    const uint32_t common = magnitude_key(v.empty() ? 0.01f : v[n / 2]);
+    // Bands: one whole first digit, a single key, everything, only NaN, only zero, and bands with
+    // the highest key (signed compares must still order it) or nothing inside.
+    const std::vector<std::pair<uint32_t, uint32_t>> bands = {
+        {common & 0xffff0000u, common | 0xffffu},
+        {common, common},
+        {0, 0x7fffffffu},
+        {0x7f800001u, 0x7fffffffu},
+        {0, 0},
+        {0x3c000000u, 0x7fffffffu},
+        {0x12340000u, 0x1234ffffu}};
+    for (const auto& [low, high] : bands) {
+      std::vector<uint32_t> expected;
+      size_t expected_above = 0;
+      for (float x : v) {
+        const uint32_t key = magnitude_key(x);
+        if (key >= low && key <= high) expected.push_back(key);
+        expected_above += key > high;
+      }
+      std::vector<uint32_t> out(n);
+      const BandCount count = band_magnitude_keys(v, low, high, out.data());
+      out.resize(count.inside);
+      EXPECT_EQ(out, expected) << "n " << n << ", band " << std::hex << low << " " << high;
+      EXPECT_EQ(count.above, expected_above)
+          << "n " << n << ", band " << std::hex << low << " " << high;
+    }
+  }
+}
+
 TEST(MagnitudeFilter, DoubleKeepsTheMatchingKeysInOrder) {
   const std::vector<double> v = {0.5, -0.5, 0.25, -0.0, 0.5000001, 3.0};
   std::vector<uint64_t> out(v.size());
@@ -56,6 +88,17 @@ TEST(MagnitudeFilter, DoubleKeepsTheMatchingKeysInOrder) {
   out.resize(m);
   EXPECT_EQ(out, (std::vector<uint64_t>{magnitude_key(0.5), magnitude_key(0.5),
                                         magnitude_key(0.5000001)}));
+}
+
+TEST(MagnitudeFilter, DoubleBandKeysAndAboveCount) {
+  const std::vector<double> v = {0.5, -0.5, 0.25, -0.0, 0.5000001, 3.0, -1.0};
+  std::vector<uint64_t> out(v.size());
+  const BandCount count =
+      band_magnitude_keys(v, magnitude_key(0.5), magnitude_key(1.0), out.data());
+  out.resize(count.inside);
+  EXPECT_EQ(out, (std::vector<uint64_t>{magnitude_key(0.5), magnitude_key(0.5),
+                                        magnitude_key(0.5000001), magnitude_key(1.0)}));
+  EXPECT_EQ(count.above, 1u);
 }
 
 }  // namespace

@@ -13,6 +13,8 @@ files) and is built once; bump EXTRA_MODELS_VERSION whenever anything here chang
                                 model.embed_tokens.weight has 34000 x 32 = 1,088,000 elements, above
                                 the 1e6 where arcee_fusion samples its quantiles; every other tensor
                                 is small. ft1 = base + a dense delta (2% of the rms).
+    llama-big-embed/{base,ft1}-bf16  the same two stored in bfloat16 (above 2^20 elements, where
+                                the magnitude cuts of ties and breadcrumbs start from a sample)
 
 The large tensor has short rows on purpose: arcee_fusion's per-row KL divergence of two nearly equal
 softmaxes is a difference of nearly equal numbers, and MergeKit computes it in float32. On rows of
@@ -34,7 +36,7 @@ import shutil
 import zlib
 from pathlib import Path
 
-EXTRA_MODELS_VERSION = "mf-extra-1"
+EXTRA_MODELS_VERSION = "mf-extra-2"
 
 PARTIAL_TENSOR = "model.layers.1.self_attn.q_proj.bias"
 BIG_EMBED_VOCAB = 34000
@@ -139,6 +141,11 @@ def _llama_big_embed(root: Path) -> None:
     d = root / "llama-big-embed"
     _save(model, base, d / "base")
     _save(model, ft1, d / "ft1")
+    # The same models stored in bfloat16: their deltas have few significant bits, as a real
+    # fine-tune's do.
+    model = model.to(torch.bfloat16)
+    _save(model, {n: t.to(torch.bfloat16) for n, t in base.items()}, d / "base-bf16")
+    _save(model, {n: t.to(torch.bfloat16) for n, t in ft1.items()}, d / "ft1-bf16")
 
 
 def build(root: Path) -> None:
