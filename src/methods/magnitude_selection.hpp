@@ -66,9 +66,17 @@ void keep_magnitude_rank_range(std::span<T> values, size_t first, size_t last);
 
 // ranks[j] = the 1-based ascending magnitude rank of line[j] within the line (della ranks each
 // row). O(m) time and O(m) scratch per line of length m < 2^32: a count of each distinct magnitude
-// when the line has at most 512 (bf16 deltas: 1.5-2.7x faster than sorting in
-// BM_ascending_magnitude_ranks_rows), else an LSD radix sort.
+// (rank_by_high_digit, else in a hash table when the line has at most 512; bf16 deltas: 1.5-2.7x
+// faster than sorting in BM_ascending_magnitude_ranks_rows), else an LSD radix sort.
 template <class T>
 void ascending_magnitude_ranks(std::span<const T> line, std::span<uint32_t> ranks);
+
+// The first way ascending_magnitude_ranks tries, for the lines of bf16 deltas in a float merge:
+// nearly every key has a low 16-bit digit of 0, and the high digits of the nonzero keys span fewer
+// than 4095 values, so a table indexed by the high digit counts each magnitude in order, without
+// hashing or sorting (the few other keys are sorted apart). Returns false, having written nothing,
+// for a line of a wider span (and every double line).
+template <class T>
+bool rank_by_high_digit(std::span<const T> line, std::span<uint32_t> ranks);
 
 }  // namespace mf

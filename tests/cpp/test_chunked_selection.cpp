@@ -511,7 +511,9 @@ TEST(SamplePieces, ASixteenthOfEveryChunkMovingFromChunkToChunk) {
     std::sort(first_starts.begin(), first_starts.end());
     const size_t distinct =
         size_t(std::unique(first_starts.begin(), first_starts.end()) - first_starts.begin());
-    if (count >= 100) EXPECT_GT(distinct, 20u) << "the pieces should move; count " << count;
+    if (count >= 100) {
+      EXPECT_GT(distinct, 20u) << "the pieces should move; count " << count;
+    }
   }
 }
 

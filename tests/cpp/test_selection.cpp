@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -191,6 +192,50 @@ TYPED_TEST(Selection, AscendingRanksWithinALine) {
     for (size_t r = 0; r < ascending.size(); ++r)
       ASSERT_EQ(all[ascending[r]], r + 1) << "line of " << v.size() << ", rank " << r + 1;
   }
+}
+
+// The counting table indexed by the high digit takes the lines of bf16 deltas, zeros (of both
+// signs), keys with more bits and all, and gives the ranks of a stable sort; it refuses lines whose
+// magnitudes span too many binades.
+TEST(RankByHighDigit, RanksBf16DeltaLinesAndRefusesOthers) {
+  std::mt19937 gen(31);
+  std::normal_distribution<float> normal(0.f, 0.01f);
+  auto bf16 = [](float x) {
+    return std::bit_cast<float>(std::bit_cast<uint32_t>(x) & 0xffff0000u);  // truncated: exact
+  };
+  auto from_high_digit = [](uint32_t digit) { return std::bit_cast<float>(digit << 16); };
+  std::vector<std::vector<float>> taken, refused;
+  for (size_t m : {size_t(1), size_t(2), size_t(3001), size_t(8192)}) {
+    std::vector<float> line(m);
+    for (size_t j = 0; j < m; ++j) line[j] = j % 3 == 0 ? (j % 2 ? -0.f : 0.f) : bf16(normal(gen));
+    taken.push_back(line);
+  }
+  taken.push_back(std::vector<float>(100, 0.f));                               // all zero
+  taken.push_back({from_high_digit(0x3000), from_high_digit(0x3000 + 4094)});  // the widest span
+  taken.push_back({0.5f, -0.5f, 0.f, 0.5f, -0.f, 0.25f});
+  // Keys with bits below the high digit, ranked apart: a few among bf16 values (equal ones too),
+  // and a line of nothing else.
+  taken.push_back({0.f, 0.1f, 0.25f, -0.1f, 0.1015625f, 0.1f, 0.f});
+  std::vector<float> full(2001);
+  for (size_t j = 0; j < full.size(); ++j) full[j] = j % 5 == 0 ? 0.f : normal(gen);
+  taken.push_back(full);
+  refused.push_back({from_high_digit(0x3000), from_high_digit(0x3000 + 4095)});  // one wider
+  refused.push_back({std::numeric_limits<float>::quiet_NaN(), 0.5f});
+  for (const std::vector<float>& line : taken) {
+    std::vector<uint32_t> ranks(line.size(), 0);
+    ASSERT_TRUE(rank_by_high_digit<float>(line, ranks)) << "line of " << line.size();
+    std::vector<size_t> ascending = descending_magnitude_order(line);
+    std::reverse(ascending.begin(), ascending.end());
+    for (size_t r = 0; r < ascending.size(); ++r)
+      ASSERT_EQ(ranks[ascending[r]], r + 1) << "line of " << line.size() << ", rank " << r + 1;
+  }
+  for (const std::vector<float>& line : refused) {
+    std::vector<uint32_t> ranks(line.size(), 7);
+    EXPECT_FALSE(rank_by_high_digit<float>(line, ranks)) << line[1];
+    EXPECT_EQ(ranks, std::vector<uint32_t>(line.size(), 7)) << "nothing written";
+  }
+  std::vector<uint32_t> ranks(2);
+  EXPECT_FALSE(rank_by_high_digit<double>(std::vector<double>{0.5, 0.25}, ranks));
 }
 
 }  // namespace
