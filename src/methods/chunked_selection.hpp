@@ -3,7 +3,7 @@
 // index first), so a chunked merge selects exactly what a whole-tensor one does.
 //
 // A large tensor's cut is found in two passes: a sample of every chunk bounds the cut to a narrow
-// band of keys, and one pass collects the keys in it (find_magnitude_cuts). Otherwise, or when the
+// band of keys, and one pass counts the keys in it (find_magnitude_cuts). Otherwise, or when the
 // band misses, with one histogram pass over the chunks per 16-bit digit of the key (two for float,
 // four for double). When the cut splits a run of equal magnitudes, each chunk needs the count of
 // equal elements before it, so it knows how many of the ties before it were taken and chunks can

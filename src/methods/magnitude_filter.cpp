@@ -101,17 +101,5 @@ BandCount band_magnitude_keys(std::span<const float> values, uint32_t low, uint3
   return HWY_DYNAMIC_DISPATCH(BandKeysF32)(values.data(), values.size(), low, high, out);
 }
 
-BandCount band_magnitude_keys(std::span<const double> values, uint64_t low, uint64_t high,
-                              uint64_t* out) {
-  BandCount count;
-  for (double x : values) {
-    const uint64_t key = magnitude_key(x);
-    out[count.inside] = key;
-    count.inside += key >= low && key <= high;
-    count.above += key > high;
-  }
-  return count;
-}
-
 }  // namespace mf
 #endif  // HWY_ONCE

@@ -1,6 +1,6 @@
 // The filters of magnitude cuts (chunked_selection.cpp). Of a run of values, the magnitude keys
 // (magnitude_selection.hpp) whose decided digits equal the prefix found so far (the later histogram
-// passes), or that fall in a band of keys a sample says holds the cut (the pass that collects
+// passes), or that fall in a band of keys a sample says holds the cut (the pass that counts
 // them). Once the first digit is known, only the elements in its bin matter; a scalar loop that
 // tests each element mispredicts a branch whenever that bin is well filled, which it is at a cut
 // near the median of bf16 deltas. The float version is a Highway kernel (compare and compress,
@@ -26,9 +26,8 @@ struct BandCount {
 };
 // Writes to out[0 .. inside) the keys k of the values, in order, with low <= k <= high, and counts
 // the keys above high. `out` has room for values.size() keys.
+// float only: the sampled cuts that use it are made for float merges.
 BandCount band_magnitude_keys(std::span<const float> values, uint32_t low, uint32_t high,
                               uint32_t* out);
-BandCount band_magnitude_keys(std::span<const double> values, uint64_t low, uint64_t high,
-                              uint64_t* out);
 
 }  // namespace mf

@@ -90,16 +90,5 @@ TEST(MagnitudeFilter, DoubleKeepsTheMatchingKeysInOrder) {
                                         magnitude_key(0.5000001)}));
 }
 
-TEST(MagnitudeFilter, DoubleBandKeysAndAboveCount) {
-  const std::vector<double> v = {0.5, -0.5, 0.25, -0.0, 0.5000001, 3.0, -1.0};
-  std::vector<uint64_t> out(v.size());
-  const BandCount count =
-      band_magnitude_keys(v, magnitude_key(0.5), magnitude_key(1.0), out.data());
-  out.resize(count.inside);
-  EXPECT_EQ(out, (std::vector<uint64_t>{magnitude_key(0.5), magnitude_key(0.5),
-                                        magnitude_key(0.5000001), magnitude_key(1.0)}));
-  EXPECT_EQ(count.above, 1u);
-}
-
 }  // namespace
 }  // namespace mf
