@@ -45,7 +45,7 @@ void JobStream<T>::allow_stored(size_t input) {
 }
 
 template <class T>
-Chunk<T> JobStream<T>::load(size_t c, int w) {
+Chunk<T> JobStream<T>::load(size_t c, int w, bool count_non_finite) {
   ChunkBuffers<T>& b = buffers_[w];
   Chunk<T> chunk;
   chunk.index = c;
@@ -60,15 +60,15 @@ Chunk<T> JobStream<T>::load(size_t c, int w) {
     b.stored[i] = {bytes, in.dtype};
     if (left_stored_[i]) {
       b.pointers[i] = nullptr;
-      if (first_pass_) {
+      if (count_non_finite) {
         if (const size_t bad = simd::count_non_finite_bf16(bytes, chunk.count))
           non_finite_[i].fetch_add(bad);
       }
       continue;
     }
     convert_to(in.dtype, bytes, dst, chunk.count);
-    if (first_pass_) {
-      if (const size_t bad = count_non_finite(dst, chunk.count)) non_finite_[i].fetch_add(bad);
+    if (count_non_finite) {
+      if (const size_t bad = mf::count_non_finite(dst, chunk.count)) non_finite_[i].fetch_add(bad);
     }
     if (rounded(in)) {
       const DType d = *job_.round_inputs_to;
@@ -83,22 +83,20 @@ Chunk<T> JobStream<T>::load(size_t c, int w) {
 
 template <class T>
 void JobStream<T>::for_each_chunk(const std::function<void(const Chunk<T>&)>& visit) {
-  pool_.parallel_for(layout_.count(), [&](size_t c, int w) { visit(load(c, w)); });
-  first_pass_ = false;
+  pool_.parallel_for(layout_.count(), [&](size_t c, int w) { visit(load(c, w, false)); });
 }
 
 template <class T>
 void JobStream<T>::write_each_chunk(const std::function<void(const Chunk<T>&, T* out)>& produce) {
   const size_t out_size = dtype_size(job_.out_dtype);
   pool_.parallel_for(layout_.count(), [&](size_t c, int w) {
-    const Chunk<T> chunk = load(c, w);
+    const Chunk<T> chunk = load(c, w, true);
     ChunkBuffers<T>& b = buffers_[w];
     produce(chunk, b.out.data());
     convert_from(b.out.data(), job_.out_dtype, b.out_bytes.data(), chunk.count);
     writer_.write_piece(job_index_, chunk.offset * out_size,
                         std::span<const uint8_t>(b.out_bytes.data(), chunk.count * out_size));
   });
-  first_pass_ = false;
 }
 
 template <class T>

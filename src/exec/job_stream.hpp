@@ -41,12 +41,13 @@ class JobStream : public TensorStream<T> {
   void allow_stored(size_t input) override;
   void write_each_chunk(const std::function<void(const Chunk<T>&, T* out)>& produce) override;
 
-  // Per input: NaN or infinite values read (counted on the first pass).
+  // Per input: NaN or infinite values read (counted on the output pass, which every method makes
+  // once over every element; earlier passes may read only a sample).
   std::vector<size_t> non_finite() const;
 
  private:
   // Converts chunk c's inputs into worker w's buffers.
-  Chunk<T> load(size_t c, int w);
+  Chunk<T> load(size_t c, int w, bool count_non_finite);
 
   struct Input {
     const MappedFile* file;
@@ -68,7 +69,6 @@ class JobStream : public TensorStream<T> {
   size_t scratch_bytes_;
   std::vector<Input> inputs_;
   std::vector<bool> left_stored_;  // per input: not converted (allow_stored)
-  bool first_pass_ = true;
   std::unique_ptr<std::atomic<size_t>[]> non_finite_;
 };
 
