@@ -336,11 +336,19 @@ int sampled_cuts(TensorStream<T>& stream, size_t numel, std::vector<Cut<T>>& cut
     for (size_t s = 0; s < cuts.size(); ++s) {
       const Key low = Key(first_bin[s]) << kShift;
       const Key high = (Key(first_bin[s] + band_bins[s]) << kShift) - 1;
+      // A band of one bin (common: the bin of a cut often holds a fifth of the tensor) needs only
+      // counts, which the filter makes without writing the keys out.
+      const bool one_bin = band_bins[s] == 1;
       const BandCount n = band_magnitude_keys(std::span<const T>(chunk_vectors[cuts[s].vector]),
-                                              low, high, inside.data());
+                                              low, high, one_bin ? nullptr : inside.data());
       above[s][c.index] = n.above;
       size_t* in_bin = bins[c.worker].data() + s * kBandBins;
       uint32_t* chunk_zeros = zeros[s].data() + c.index * band_bins[s];
+      if (one_bin) {
+        in_bin[0] += n.inside;
+        chunk_zeros[0] += uint32_t(n.at_low);
+        continue;
+      }
       for (size_t j = 0; j < n.inside; ++j) {
         const Key key = inside[j] - low;
         ++in_bin[key >> kShift];

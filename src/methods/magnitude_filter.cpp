@@ -42,8 +42,9 @@ size_t MatchingKeysF32(const float* HWY_RESTRICT values, size_t n, uint32_t mask
 
 // Keys have the sign bit clear, so signed compares (one instruction on every x86 target) order
 // them as unsigned ones do.
-BandCount BandKeysF32(const float* HWY_RESTRICT values, size_t n, uint32_t low, uint32_t high,
-                      uint32_t* HWY_RESTRICT out) {
+template <bool kWrite>
+BandCount BandKeys(const float* HWY_RESTRICT values, size_t n, uint32_t low, uint32_t high,
+                   uint32_t* HWY_RESTRICT out) {
   const hn::ScalableTag<float> df;
   const hn::RebindToSigned<decltype(df)> di;
   const size_t N = hn::Lanes(di);
@@ -56,17 +57,26 @@ BandCount BandKeysF32(const float* HWY_RESTRICT values, size_t n, uint32_t low, 
     const auto key = hn::And(hn::BitCast(di, hn::LoadU(df, values + i)), magnitude_bits);
     const auto above = hn::Gt(key, high_v);
     const auto inside = hn::AndNot(above, hn::Not(hn::Lt(key, low_v)));
-    hn::StoreU(hn::Compress(key, inside), di, reinterpret_cast<int32_t*>(out) + count.inside);
+    if constexpr (kWrite)
+      hn::StoreU(hn::Compress(key, inside), di, reinterpret_cast<int32_t*>(out) + count.inside);
     count.inside += hn::CountTrue(di, inside);
     count.above += hn::CountTrue(di, above);
+    count.at_low += hn::CountTrue(di, hn::Eq(key, low_v));
   }
   for (; i < n; ++i) {
     const uint32_t key = magnitude_key(values[i]);
-    out[count.inside] = key;
+    if constexpr (kWrite) out[count.inside] = key;
     count.inside += key >= low && key <= high;
     count.above += key > high;
+    count.at_low += key == low;
   }
   return count;
+}
+
+BandCount BandKeysF32(const float* HWY_RESTRICT values, size_t n, uint32_t low, uint32_t high,
+                      uint32_t* HWY_RESTRICT out) {
+  return out == nullptr ? BandKeys<false>(values, n, low, high, out)
+                        : BandKeys<true>(values, n, low, high, out);
 }
 
 }  // namespace HWY_NAMESPACE

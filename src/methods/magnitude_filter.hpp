@@ -23,9 +23,11 @@ size_t matching_magnitude_keys(std::span<const double> values, uint64_t mask, ui
 struct BandCount {
   size_t inside = 0;  // keys in [low, high], written to `out`
   size_t above = 0;   // keys above `high`
+  size_t at_low = 0;  // keys equal to `low`
 };
 // Writes to out[0 .. inside) the keys k of the values, in order, with low <= k <= high, and counts
-// the keys above high. `out` has room for values.size() keys.
+// the keys above high and those equal to low. `out` has room for values.size() keys, or is null:
+// then it only counts.
 // float only: the sampled cuts that use it are made for float merges.
 BandCount band_magnitude_keys(std::span<const float> values, uint32_t low, uint32_t high,
                               uint32_t* out);

@@ -425,6 +425,23 @@ TEST_F(SampledCut, Bf16DeltasTakeTwoPasses) {
   }
 }
 
+// Deltas of fine-tuned bf16 weights put a fifth of a matrix or more in one magnitude: a cut there
+// gets a band of one bin, which the band pass only counts. Still two passes.
+TEST_F(SampledCut, CutInAMagnitudeHoldingAThirdTakesTwoPasses) {
+  std::mt19937 gen(22);
+  std::normal_distribution<float> normal(0.f, 0.02f);
+  std::vector<float> v(kN);
+  const float common = 0.0078125f;  // exact in bf16
+  for (size_t i = 0; i < kN; ++i)
+    v[i] = gen() % 10 < 3 ? (i % 2 ? common : -common) : to_bf16(normal(gen));
+  for (const std::vector<size_t>& ks :
+       std::vector<std::vector<size_t>>{{kN / 2}, {kN * 6 / 10}, {kN * 6 / 10, kN / 100}}) {
+    const CutSearch how = cut(v, ks);
+    EXPECT_TRUE(how.sampled) << "k " << ks[0];
+    EXPECT_EQ(how.passes, 2) << "k " << ks[0];
+  }
+}
+
 // Full-precision values: the cut falls among the keys of its bin whose last digit is not 0, which
 // the radix search's last pass sorts out.
 TEST_F(SampledCut, FullPrecisionValuesTakeTheLastDigitsPass) {

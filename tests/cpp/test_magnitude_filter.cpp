@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <hwy/tests/hwy_gtest.h>
 
+#include <string>
 #include <vector>
 
 #include "methods/magnitude_filter.hpp"
@@ -64,18 +65,26 @@ TEST_P(MagnitudeFilterSimd, BandKeysAreTheScalarLoopsInOrder) {
         {0x12340000u, 0x1234ffffu}};
     for (const auto& [low, high] : bands) {
       std::vector<uint32_t> expected;
-      size_t expected_above = 0;
+      size_t expected_above = 0, expected_at_low = 0;
       for (float x : v) {
         const uint32_t key = magnitude_key(x);
         if (key >= low && key <= high) expected.push_back(key);
         expected_above += key > high;
+        expected_at_low += key == low;
       }
       std::vector<uint32_t> out(n);
       const BandCount count = band_magnitude_keys(v, low, high, out.data());
       out.resize(count.inside);
-      EXPECT_EQ(out, expected) << "n " << n << ", band " << std::hex << low << " " << high;
-      EXPECT_EQ(count.above, expected_above)
-          << "n " << n << ", band " << std::hex << low << " " << high;
+      const std::string band =
+          "n " + std::to_string(n) + ", band " + std::to_string(low) + " " + std::to_string(high);
+      EXPECT_EQ(out, expected) << band;
+      EXPECT_EQ(count.above, expected_above) << band;
+      EXPECT_EQ(count.at_low, expected_at_low) << band;
+      // Without a place for the keys it counts the same.
+      const BandCount counted = band_magnitude_keys(v, low, high, nullptr);
+      EXPECT_EQ(counted.inside, expected.size()) << band;
+      EXPECT_EQ(counted.above, expected_above) << band;
+      EXPECT_EQ(counted.at_low, expected_at_low) << band;
     }
   }
 }
