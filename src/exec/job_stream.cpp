@@ -45,7 +45,7 @@ void JobStream<T>::allow_stored(size_t input) {
 }
 
 template <class T>
-Chunk<T> JobStream<T>::load(size_t c, int w, bool count_non_finite) {
+Chunk<T> JobStream<T>::load(size_t c, int w, bool tally_non_finite) {
   ChunkBuffers<T>& b = buffers_[w];
   Chunk<T> chunk;
   chunk.index = c;
@@ -60,15 +60,15 @@ Chunk<T> JobStream<T>::load(size_t c, int w, bool count_non_finite) {
     b.stored[i] = {bytes, in.dtype};
     if (left_stored_[i]) {
       b.pointers[i] = nullptr;
-      if (count_non_finite) {
+      if (tally_non_finite) {
         if (const size_t bad = simd::count_non_finite_bf16(bytes, chunk.count))
           non_finite_[i].fetch_add(bad);
       }
       continue;
     }
     convert_to(in.dtype, bytes, dst, chunk.count);
-    if (count_non_finite) {
-      if (const size_t bad = mf::count_non_finite(dst, chunk.count)) non_finite_[i].fetch_add(bad);
+    if (tally_non_finite) {
+      if (const size_t bad = count_non_finite(dst, chunk.count)) non_finite_[i].fetch_add(bad);
     }
     if (rounded(in)) {
       const DType d = *job_.round_inputs_to;

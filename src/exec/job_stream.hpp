@@ -47,7 +47,7 @@ class JobStream : public TensorStream<T> {
 
  private:
   // Converts chunk c's inputs into worker w's buffers.
-  Chunk<T> load(size_t c, int w, bool count_non_finite);
+  Chunk<T> load(size_t c, int w, bool tally_non_finite);
 
   struct Input {
     const MappedFile* file;
