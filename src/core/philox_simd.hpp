@@ -21,5 +21,11 @@ namespace simd {
 // uniforms of Philox block first_block + b go to out[4b .. 4b+3]. The caller does the rest.
 size_t philox_uniform01_blocks(uint64_t key, uint64_t first_block, size_t blocks, float* out);
 
+// The same blocks as comparisons: bit 4b + w of `bits` (LSB first in each byte) says whether word
+// w's 24 uniform bits (word >> 8) are below `threshold` (at most 2^24). The returned count is even,
+// so whole bytes are written.
+size_t philox_below_blocks(uint64_t key, uint64_t first_block, size_t blocks, uint32_t threshold,
+                           uint8_t* bits);
+
 }  // namespace simd
 }  // namespace mf

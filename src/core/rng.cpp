@@ -1,5 +1,7 @@
 #include "core/rng.hpp"
 
+#include <cmath>
+
 #include "core/philox_simd.hpp"
 
 namespace mf {
@@ -77,6 +79,21 @@ void fill_uniform01(uint64_t key, uint64_t first_index, std::span<float> out) {
   const size_t blocks = (n - j) / 4;
   j += 4 * simd::philox_uniform01_blocks(key, (first_index + j) / 4, blocks, out.data() + j);
   for (; j < n; ++j) out[j] = uniform01(key, first_index + j);
+}
+
+void fill_bernoulli_bits(uint64_t key, uint64_t first_index, size_t n, double p, uint8_t* bits) {
+  // u = m 2^-24 for the integer m = word >> 8, and p 2^24 is exact: u < p iff m < ceil(p 2^24).
+  const double clamped = p >= 1 ? 1.0 : p > 0 ? p : 0.0;  // NaN: nothing is below it
+  const uint32_t threshold = uint32_t(std::ceil(clamped * 0x1.0p24));
+  size_t j = 0;
+  // The SIMD blocks write whole bytes, so they start on a block that starts a byte: at once or
+  // never.
+  if (first_index % 4 == 0)
+    j = 4 * simd::philox_below_blocks(key, first_index / 4, n / 4, threshold, bits);
+  for (; j < n; ++j) {
+    if (j % 8 == 0) bits[j / 8] = 0;
+    bits[j / 8] |= uint8_t(double(uniform01(key, first_index + j)) < p) << (j % 8);
+  }
 }
 
 }  // namespace mf

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -34,5 +35,10 @@ float uniform01(uint64_t key, uint64_t index);
 
 // out[j] = uniform01(key, first_index + j), computed with one Philox call per four values.
 void fill_uniform01(uint64_t key, uint64_t first_index, std::span<float> out);
+
+// Bit j of `bits` (LSB first in each byte; (n + 7) / 8 bytes written) says whether
+// uniform01(key, first_index + j) < p, for j < n: Bernoulli(p) draws, compared on the uniforms'
+// integer bits without making the floats.
+void fill_bernoulli_bits(uint64_t key, uint64_t first_index, size_t n, double p, uint8_t* bits);
 
 }  // namespace mf

@@ -43,6 +43,36 @@ double AbsSumF32(const float* HWY_RESTRICT v, size_t n) {
   return Tree(partial);
 }
 
+void KeptAbsSumsF32(const float* HWY_RESTRICT v, const uint8_t* HWY_RESTRICT keep, size_t n,
+                    KeptAbsSums* out) {
+  const DD dd;
+  const size_t N = hn::Lanes(dd), K = kPartials / N;
+  VD all[kPartials], kept[kPartials];
+  for (size_t k = 0; k < K; ++k) all[k] = kept[k] = hn::Zero(dd);
+  size_t e = 0;
+  for (; e + kPartials <= n; e += kPartials) {
+    const unsigned byte = keep[e / 8];  // the eight partials' bits
+    for (size_t k = 0; k < K; ++k) {
+      const VD x = hn::Abs(Load(v + e + k * N));
+      const uint8_t lanes = uint8_t(byte >> (k * N));
+      all[k] = hn::Add(all[k], x);
+      // A dropped value adds +0, as its zeroed value would: no partial changes.
+      kept[k] = hn::Add(kept[k], hn::IfThenElseZero(hn::LoadMaskBits(dd, &lanes), x));
+    }
+  }
+  HWY_ALIGN double pall[kPartials], pkept[kPartials];
+  for (size_t k = 0; k < K; ++k) {
+    hn::Store(all[k], dd, pall + k * N);
+    hn::Store(kept[k], dd, pkept + k * N);
+  }
+  for (; e < n; ++e) {
+    const double x = std::abs(double(v[e]));
+    pall[e % kPartials] += x;
+    if ((keep[e / 8] >> (e % 8)) & 1) pkept[e % kPartials] += x;
+  }
+  *out = {Tree(pall), Tree(pkept)};
+}
+
 void DotSumsF32(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, size_t n, DotSums* out) {
   const DD dd;
   const size_t N = hn::Lanes(dd), K = kPartials / N;
@@ -80,10 +110,17 @@ HWY_AFTER_NAMESPACE();
 namespace mf {
 
 HWY_EXPORT(AbsSumF32);
+HWY_EXPORT(KeptAbsSumsF32);
 HWY_EXPORT(DotSumsF32);
 
 double abs_sum(std::span<const float> values) {
   return HWY_DYNAMIC_DISPATCH(AbsSumF32)(values.data(), values.size());
+}
+
+KeptAbsSums kept_abs_sums(std::span<const float> values, const uint8_t* keep) {
+  KeptAbsSums sums;
+  HWY_DYNAMIC_DISPATCH(KeptAbsSumsF32)(values.data(), keep, values.size(), &sums);
+  return sums;
 }
 
 DotSums dot_sums(const float* a, const float* b, size_t n) {

@@ -7,12 +7,20 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 
 namespace mf {
 
 // sum of |x| over the values, in double.
 double abs_sum(std::span<const float> values);
+
+struct KeptAbsSums {
+  double all = 0, kept = 0;  // sum of |x| over every value, over the kept ones
+};
+// Both sums in one pass: `kept` is the sum over the values with the dropped ones zeroed, a kept
+// value's bit in `keep` set (bit j % 8 of keep[j / 8]).
+KeptAbsSums kept_abs_sums(std::span<const float> values, const uint8_t* keep);
 
 struct DotSums {
   double aa = 0, bb = 0, ab = 0;  // sum of a*a, b*b and a*b, in double

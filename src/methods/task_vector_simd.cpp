@@ -100,14 +100,16 @@ size_t NonzeroBitsF32(const float* HWY_RESTRICT values, size_t n, uint8_t* HWY_R
   return e;
 }
 
-size_t KeepBitsF32(float* HWY_RESTRICT values, size_t n, const uint8_t* HWY_RESTRICT bits) {
+size_t KeepBitsF32(float* HWY_RESTRICT values, size_t n, const uint8_t* HWY_RESTRICT bits,
+                   float factor) {
   const DF df;
   const size_t N = hn::Lanes(df);
   if (N < 8) return 0;
+  const auto scale = hn::Set(df, factor);
   size_t e = 0;
   for (; e + N <= n; e += N) {
     const auto keep = hn::LoadMaskBits(df, bits + e / 8);
-    hn::StoreU(hn::IfThenElseZero(keep, hn::LoadU(df, values + e)), df, values + e);
+    hn::StoreU(hn::Mul(hn::IfThenElseZero(keep, hn::LoadU(df, values + e)), scale), df, values + e);
   }
   return e;
 }
@@ -176,9 +178,9 @@ void nonzero_bits_from(std::span<const T> values, size_t first, uint8_t* bits) {
 }
 
 template <class T>
-void keep_bits_from(std::span<T> values, size_t first, const uint8_t* bits) {
+void keep_bits_from(std::span<T> values, size_t first, const uint8_t* bits, T factor) {
   for (size_t j = first; j < values.size(); ++j)
-    values[j] = (bits[j / 8] >> (j % 8)) & 1 ? values[j] : T(0);
+    values[j] = ((bits[j / 8] >> (j % 8)) & 1 ? values[j] : T(0)) * factor;
 }
 
 }  // namespace
@@ -192,12 +194,14 @@ void nonzero_bits(std::span<const double> values, uint8_t* bits) {
   nonzero_bits_from(values, 0, bits);
 }
 
-void keep_bits(std::span<float> values, const uint8_t* bits) {
-  const size_t done = HWY_DYNAMIC_DISPATCH(KeepBitsF32)(values.data(), values.size(), bits);
-  keep_bits_from(values, done, bits);
+void keep_bits(std::span<float> values, const uint8_t* bits, float factor) {
+  const size_t done = HWY_DYNAMIC_DISPATCH(KeepBitsF32)(values.data(), values.size(), bits, factor);
+  keep_bits_from(values, done, bits, factor);
 }
 
-void keep_bits(std::span<double> values, const uint8_t* bits) { keep_bits_from(values, 0, bits); }
+void keep_bits(std::span<double> values, const uint8_t* bits, double factor) {
+  keep_bits_from(values, 0, bits, factor);
+}
 
 }  // namespace mf
 #endif  // HWY_ONCE

@@ -31,11 +31,13 @@ void zero_magnitudes_outside(std::span<double> values, uint64_t lowest_kept,
 
 // A sparsified task vector's mask as bits, kept between a kernel's passes so the output pass need
 // not draw or rank again: bit j % 8 of bits[j / 8] says whether values[j] != 0 (an element that was
-// zero before masking stays zero either way). `bits` holds (size + 7) / 8 bytes.
+// zero before masking stays zero either way). `bits` holds (size + 7) / 8 bytes. dare draws its
+// bits directly (fill_bernoulli_bits).
 void nonzero_bits(std::span<const float> values, uint8_t* bits);
 void nonzero_bits(std::span<const double> values, uint8_t* bits);
-// Zeroes the elements whose bit is clear.
-void keep_bits(std::span<float> values, const uint8_t* bits);
-void keep_bits(std::span<double> values, const uint8_t* bits);
+// values[j] = (bit j set ? values[j] : 0) * factor: zeroes the dropped elements and rescales, in
+// one pass. A factor of 1 changes no value (the deltas' NaNs, made by subtractions, are quiet).
+void keep_bits(std::span<float> values, const uint8_t* bits, float factor);
+void keep_bits(std::span<double> values, const uint8_t* bits, double factor);
 
 }  // namespace mf

@@ -1,7 +1,6 @@
 #include "methods/task_vector_sparsification.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cassert>
 #include <cmath>
 #include <tuple>
@@ -34,6 +33,18 @@ template <class T>
 double l1_norm(std::span<const T> values) {
   if constexpr (std::is_same_v<T, float>) return abs_sum(values);  // the same bits, in SIMD
   return double_sum(values.size(), [&](size_t e) { return std::abs(double(values[e])); });
+}
+
+// The L1 norms of d before and after dropping the elements whose bit in `keep` is clear.
+template <class T>
+std::pair<double, double> kept_l1_norms(std::span<const T> d, const uint8_t* keep) {
+  if constexpr (std::is_same_v<T, float>) {
+    const KeptAbsSums sums = kept_abs_sums(d, keep);  // the same bits, in SIMD
+    return {sums.all, sums.kept};
+  }
+  const auto kept = [&](size_t e) { return (keep[e / 8] >> (e % 8)) & 1; };
+  return {double_sum(d.size(), [&](size_t e) { return std::abs(double(d[e])); }),
+          double_sum(d.size(), [&](size_t e) { return kept(e) ? std::abs(double(d[e])) : 0.0; })};
 }
 
 // The geometry of della's lines (see TaskVectorSparsifier): {length, inner}; a tensor of rank < 2
@@ -128,17 +139,32 @@ TaskVectorSparsifier<T>::TaskVectorSparsifier(Sparsifier kind, std::vector<Spars
   }
   stream.for_each_chunk([&](const Chunk<T>& c) {
     thread_local std::vector<std::span<T>> vectors;
+    thread_local std::vector<uint8_t> drawn;  // dare's bits where they are not kept
     task_vectors(c, vectors);
     for (size_t r = 0; r < rescaled.size(); ++r) {
-      std::span<T> d = vectors[rescaled[r]];
-      before[c.index * rescaled.size() + r] = l1_norm<T>(d);
-      mask(c, rescaled[r], d);
-      after[c.index * rescaled.size() + r] = l1_norm<T>(d);
+      const size_t v = rescaled[r];
+      std::span<T> d = vectors[v];
+      uint8_t* bits = nullptr;
       if (!kept_.empty()) {
-        std::vector<uint8_t>& bits = kept_[rescaled[r] * chunks + c.index];
-        bits.resize((d.size() + 7) / 8);
-        nonzero_bits(std::span<const T>(d), bits.data());
+        kept_[v * chunks + c.index].resize((d.size() + 7) / 8);
+        bits = kept_[v * chunks + c.index].data();
       }
+      double& l1_before = before[c.index * rescaled.size() + r];
+      double& l1_after = after[c.index * rescaled.size() + r];
+      if (kind_ == Sparsifier::Random) {
+        // dare's norms come from its draws as bits, one pass over d that leaves d as it is.
+        if (bits == nullptr) {
+          drawn.resize((d.size() + 7) / 8);
+          bits = drawn.data();
+        }
+        fill_bernoulli_bits(params_[v].key, c.offset, d.size(), params_[v].density, bits);
+        std::tie(l1_before, l1_after) = kept_l1_norms<T>(d, bits);
+        continue;
+      }
+      l1_before = l1_norm<T>(d);
+      mask(c, v, d);
+      l1_after = l1_norm<T>(d);
+      if (bits != nullptr) nonzero_bits(std::span<const T>(d), bits);
     }
   });
   for (size_t r = 0; r < rescaled.size(); ++r) {
@@ -160,13 +186,10 @@ void TaskVectorSparsifier<T>::apply(const Chunk<T>& c, size_t v, std::span<T> de
     std::fill(delta.begin(), delta.end(), T(0));
     return;
   }
-  const std::vector<uint8_t>* kept = kept_.empty() ? nullptr : &kept_[v * chunks_ + c.index];
-  if (kept && !kept->empty()) {
-    keep_bits(delta, kept->data());
-  } else {
-    mask(c, v, delta);
-  }
   const T factor = factors_[v];
+  const std::vector<uint8_t>* kept = kept_.empty() ? nullptr : &kept_[v * chunks_ + c.index];
+  if (kept && !kept->empty()) return keep_bits(delta, kept->data(), factor);
+  mask(c, v, delta);
   if (factor != T(1))
     for (T& x : delta) x *= factor;
 }
@@ -184,19 +207,12 @@ void TaskVectorSparsifier<T>::mask(const Chunk<T>& c, size_t v, std::span<T> del
       sets_[outer_set_[v]].keep_without(sets_[inner_set_[v]], c.index, delta);
       return;
     case Sparsifier::Random: {
-      // Uniforms come in blocks so one Philox call serves four elements; keyed by the element's
-      // index in the tensor, so chunking changes nothing.
-      // double(u) < density for a float u is u < the smallest float >= density: a float compare,
-      // which vectorizes (four lanes to a double compare's two, and no conversions).
-      float below = float(p.density);
-      if (double(below) < p.density) below = std::nextafter(below, 2.0f);
-      std::array<float, 1024> u;
-      for (size_t start = 0; start < delta.size(); start += u.size()) {
-        const size_t count = std::min(u.size(), delta.size() - start);
-        fill_uniform01(p.key, c.offset + start, std::span<float>(u.data(), count));
-        T* d = delta.data() + start;
-        for (size_t j = 0; j < count; ++j) d[j] = u[j] < below ? d[j] : T(0);
-      }
+      // Each element is kept when its uniform is below the density; keyed by the element's index
+      // in the tensor, so chunking changes nothing.
+      thread_local std::vector<uint8_t> bits;
+      bits.resize((delta.size() + 7) / 8);
+      fill_bernoulli_bits(p.key, c.offset, delta.size(), p.density, bits.data());
+      keep_bits(delta, bits.data(), T(1));
       return;
     }
     case Sparsifier::DellaMagprune:
