@@ -26,8 +26,8 @@ using D32 = hn::Repartition<uint32_t, D64>;
 using DF = hn::Repartition<float, D64>;
 using DI = hn::Repartition<int32_t, D64>;
 
-// Philox blocks first_block + l (l < N, lane count of D64) in the output's order: the returned
-// pair of u32 vectors holds their words 0-3 block by block, the first vector blocks 0 to N/2 - 1.
+// The words of N blocks (N: D64's lane count) in element order: `first` holds blocks 0 to N/2 - 1,
+// words 0-3 of each in turn, `second` the rest.
 struct PhiloxWords {
   hn::Vec<D32> first, second;
 };
@@ -40,6 +40,7 @@ HWY_INLINE hn::Vec<D64> LaneBlocks() {
                  hn::Mul(hn::And(iota, hn::Set(d, 1)), hn::Set(d, hn::Lanes(d) / 2)));
 }
 
+// Philox4x32-10 of blocks first_block to first_block + N - 1.
 HWY_INLINE PhiloxWords PhiloxBlocks(uint64_t key, uint64_t first_block, hn::Vec<D64> lane_block) {
   const D64 d;
   const auto low32 = hn::Set(d, 0xffffffffull);

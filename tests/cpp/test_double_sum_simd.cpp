@@ -74,6 +74,28 @@ TEST_P(DoubleSumSimd, AbsSumIsDoubleSumsL1) {
   }
 }
 
+// The kept sum is double_sum over the values with the dropped ones zeroed, as the rescale of a
+// masked task vector takes it; bits drawn at random, none, and all.
+TEST_P(DoubleSumSimd, KeptAbsSumsAreDoubleSumsL1OfAllAndOfTheZeroedValues) {
+  std::mt19937_64 rng(17);
+  for (bool special : {false, true}) {
+    for (size_t n : lengths()) {
+      const std::vector<float> v = values_for(n, n + 77, special);
+      for (int pattern = 0; pattern < 3; ++pattern) {
+        std::vector<uint8_t> keep((n + 7) / 8);
+        for (uint8_t& byte : keep) byte = pattern == 0 ? uint8_t(rng()) : pattern == 1 ? 0 : 0xff;
+        std::vector<float> zeroed = v;
+        for (size_t e = 0; e < n; ++e)
+          if (!((keep[e / 8] >> (e % 8)) & 1)) zeroed[e] = 0.0f;
+        const KeptAbsSums got = kept_abs_sums(v, keep.data());
+        expect_same(got.all, abs_sum(v), "all", n);
+        expect_same(got.kept, double_sum(n, [&](size_t e) { return std::abs(double(zeroed[e])); }),
+                    "kept", n);
+      }
+    }
+  }
+}
+
 TEST_P(DoubleSumSimd, DotSumsAreDoubleSumsProducts) {
   for (bool special : {false, true}) {
     for (size_t n : lengths()) {

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/error.hpp"
+#include "core/rng.hpp"
 #include "test_methods_support.hpp"
 
 namespace mf {
@@ -76,6 +77,20 @@ TYPED_TEST(RandomSparsifiers, DareKeepsAFractionDensityUnchanged) {
     if (out[i] != T(0)) {
       ASSERT_EQ(out[i], call.inputs[1][i]);
     }
+  }
+}
+
+// The mask itself: element e of model i survives when uniform01(stream_key(seed, i), e) is below
+// the density, with and without rescaling (which draws the mask on its own pass, as bits).
+TYPED_TEST(RandomSparsifiers, DareKeepsTheElementsWhoseUniformIsBelowTheDensity) {
+  using T = TypeParam;
+  for (int rescale : {0, 1}) {
+    MergeCall<T> call = one_model<T>(0.3);
+    call.global = {{"rescale", double(rescale)}};
+    const std::vector<T> out = call.run(method("dare_linear"));
+    const uint64_t key = stream_key(call.seed, 1);
+    for (size_t e = 0; e < kN; ++e)
+      ASSERT_EQ(out[e] != T(0), double(uniform01(key, e)) < 0.3) << "element " << e;
   }
 }
 

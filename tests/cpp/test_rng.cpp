@@ -2,6 +2,7 @@
 #include <hwy/tests/hwy_gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <set>
 #include <span>
 #include <vector>
@@ -90,6 +91,39 @@ TEST_P(FillUniform01Simd, LongFillsAgreeWithSingleDrawsIncludingTheCounterCarry)
       fill_uniform01(key, start, block);
       for (size_t j = 0; j < length; ++j)
         ASSERT_EQ(block[j], uniform01(key, start + j)) << start << "+" << j;
+    }
+  }
+}
+
+// dare's draws as bits: bit j is uniform01(key, first + j) < p, for probabilities on, just above
+// and just below a uniform's value (p = k 2^-24 itself is not below p), ones a float cannot hold,
+// and out of range; every other byte of the output must be written, the bits past n cleared.
+TEST_P(FillUniform01Simd, BernoulliBitsAreTheUniformsBelowP) {
+  const uint64_t key = tensor_key(8, "model.layers.1.mlp.down_proj.weight");
+  const uint64_t carry = uint64_t(1) << 34;
+  const double on_a_value = double(uniform01(key, 5));
+  const double ps[] = {0.5,
+                       0.7,
+                       0.1,
+                       on_a_value,
+                       std::nextafter(on_a_value, 1.0),
+                       std::nextafter(on_a_value, 0.0),
+                       1e-9,
+                       0.0,
+                       1.0,
+                       1.5,
+                       -0.25,
+                       std::numeric_limits<double>::quiet_NaN()};
+  for (uint64_t start : {uint64_t(0), uint64_t(1), uint64_t(3), uint64_t(4), uint64_t(8),
+                         uint64_t(65536), carry - 64, carry - 2}) {
+    for (size_t n : {0u, 1u, 7u, 8u, 9u, 31u, 32u, 33u, 64u, 100u, 1027u}) {
+      for (double p : ps) {
+        std::vector<uint8_t> bits((n + 7) / 8, 0xa5), want((n + 7) / 8, 0);
+        for (size_t j = 0; j < n; ++j)
+          want[j / 8] |= uint8_t(double(uniform01(key, start + j)) < p) << (j % 8);
+        fill_bernoulli_bits(key, start, n, p, bits.data());
+        ASSERT_EQ(bits, want) << "start " << start << ", n " << n << ", p " << p;
+      }
     }
   }
 }

@@ -6,6 +6,7 @@
 #include <hwy/tests/hwy_gtest.h>
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -111,12 +112,15 @@ TEST_P(TaskVectorSimd, MaskBitsRoundTrip) {
     for (size_t e = 0; e < n; ++e) want[e / 8] |= uint8_t(v[e] != 0.0f) << (e % 8);
     nonzero_bits(std::span<const float>(v), bits.data());
     ASSERT_EQ(bits, want) << "n " << n;
-    // Applied to other values, the bits zero exactly the elements that were zero.
+    // Applied to other values, the bits zero exactly the elements that were zero, and scale the
+    // others (a factor of 1 changes none; one that overflows makes infinities, 0 times it NaN).
     const std::vector<float> other = simd_test::delta_values(n, 600 + n);
-    std::vector<float> got = other, expected = other;
-    keep_bits(std::span<float>(got), bits.data());
-    for (size_t e = 0; e < n; ++e) expected[e] = v[e] != 0.0f ? other[e] : 0.0f;
-    expect_same_bits(got, expected, "keep_bits");
+    for (float factor : {1.0f, 1.37f, 0.0f, 3e38f, std::numeric_limits<float>::infinity()}) {
+      std::vector<float> got = other, expected = other;
+      keep_bits(std::span<float>(got), bits.data(), factor);
+      for (size_t e = 0; e < n; ++e) expected[e] = (v[e] != 0.0f ? other[e] : 0.0f) * factor;
+      expect_same_bits(got, expected, "keep_bits");
+    }
   }
 }
 
@@ -135,8 +139,8 @@ TEST(TaskVectorSimdDouble, PlainLoops) {
   nonzero_bits(std::span<const double>(out), &bits);
   EXPECT_EQ(bits, 0b1001);
   std::vector<double> other = {2.0, 3.0, 4.0, 5.0};
-  keep_bits(std::span<double>(other), &bits);
-  EXPECT_EQ(other, (std::vector<double>{2.0, 0.0, 0.0, 5.0}));
+  keep_bits(std::span<double>(other), &bits, 1.5);
+  EXPECT_EQ(other, (std::vector<double>{3.0, 0.0, 0.0, 7.5}));
 }
 
 }  // namespace
