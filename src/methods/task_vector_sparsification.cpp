@@ -43,7 +43,7 @@ std::pair<double, double> kept_l1_norms(std::span<const T> d, const uint8_t* kee
     return {sums.all, sums.kept};
   }
   const auto kept = [&](size_t e) { return (keep[e / 8] >> (e % 8)) & 1; };
-  return {double_sum(d.size(), [&](size_t e) { return std::abs(double(d[e])); }),
+  return {l1_norm<T>(d),
           double_sum(d.size(), [&](size_t e) { return kept(e) ? std::abs(double(d[e])) : 0.0; })};
 }
 
