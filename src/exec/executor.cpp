@@ -110,7 +110,7 @@ std::vector<uint8_t> run_whole_job(const MergePlan& plan, const MergeJob& job,
                             : run_float_job<float>(plan, job, options);
 }
 
-void run_copy_job(const MergePlan& plan, size_t j, OutputWriter& writer) {
+void run_copy_job(const MergePlan& plan, size_t j, TensorSink& writer) {
   const MergeJob& job = plan.jobs[j];
   auto first =
       plan.models[job.inputs.front().model].source->find(job.inputs.front().tensor)->bytes();
@@ -175,7 +175,7 @@ int thread_count(const ExecOptions& options) {
 }
 
 template <class T>
-void run_streamed_job(const MergePlan& plan, size_t j, OutputWriter& writer, WorkerPool& pool,
+void run_streamed_job(const MergePlan& plan, size_t j, TensorSink& writer, WorkerPool& pool,
                       std::vector<ChunkBuffers<T>>& buffers, const ExecOptions& options) {
   const MergeJob& job = plan.jobs[j];
   // Kernel scratch (della's masks kept between its passes) gets a quarter of the budget: the chunk
@@ -269,7 +269,7 @@ void check_memory_budget(const MergePlan& plan, const ExecOptions& options) {
   }
 }
 
-void execute_plan(const MergePlan& plan, OutputWriter& writer, const ExecOptions& options) {
+void execute_plan(const MergePlan& plan, TensorSink& writer, const ExecOptions& options) {
   WorkerPool pool(thread_count(options));
   MemoryBudget budget(options.max_memory);
   // Jobs a resumed merge already holds are counted as done up front.
@@ -277,7 +277,7 @@ void execute_plan(const MergePlan& plan, OutputWriter& writer, const ExecOptions
   size_t done = 0;
   uint64_t written = 0;
   for (size_t j = 0; j < plan.jobs.size(); ++j) {
-    if (writer.jobs_done()[j]) {
+    if (writer.holds(j)) {
       ++done;
       written += plan.jobs[j].output_bytes();
     } else {

@@ -11,8 +11,8 @@
 #include <functional>
 #include <string>
 
-#include "exec/output_writer.hpp"
 #include "plan/merge_plan.hpp"
+#include "sinks/tensor_sink.hpp"
 
 namespace mf {
 
@@ -31,6 +31,6 @@ struct ExecOptions {
 void check_memory_budget(const MergePlan& plan, const ExecOptions& options);
 
 // Runs every job the writer does not already hold (a resumed merge skips the tensors it verified).
-void execute_plan(const MergePlan& plan, OutputWriter& writer, const ExecOptions& options);
+void execute_plan(const MergePlan& plan, TensorSink& writer, const ExecOptions& options);
 
 }  // namespace mf

@@ -8,7 +8,7 @@
 namespace mf {
 
 template <class T>
-JobStream<T>::JobStream(const MergePlan& plan, size_t job, OutputWriter& writer, WorkerPool& pool,
+JobStream<T>::JobStream(const MergePlan& plan, size_t job, TensorSink& writer, WorkerPool& pool,
                         std::vector<ChunkBuffers<T>>& buffers, ChunkLayout layout,
                         size_t scratch_bytes)
     : plan_(plan),

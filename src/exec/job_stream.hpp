@@ -10,10 +10,10 @@
 #include <memory>
 #include <vector>
 
-#include "exec/output_writer.hpp"
 #include "exec/worker_pool.hpp"
 #include "methods/tensor_stream.hpp"
 #include "plan/merge_plan.hpp"
+#include "sinks/tensor_sink.hpp"
 
 namespace mf {
 
@@ -31,7 +31,7 @@ template <class T>
 class JobStream : public TensorStream<T> {
  public:
   // `buffers` has one entry per pool worker.
-  JobStream(const MergePlan& plan, size_t job, OutputWriter& writer, WorkerPool& pool,
+  JobStream(const MergePlan& plan, size_t job, TensorSink& writer, WorkerPool& pool,
             std::vector<ChunkBuffers<T>>& buffers, ChunkLayout layout, size_t scratch_bytes);
 
   size_t chunk_count() const override { return layout_.count(); }
@@ -62,7 +62,7 @@ class JobStream : public TensorStream<T> {
   const MergePlan& plan_;
   const MergeJob& job_;
   size_t job_index_;
-  OutputWriter& writer_;
+  TensorSink& writer_;
   WorkerPool& pool_;
   std::vector<ChunkBuffers<T>>& buffers_;
   ChunkLayout layout_;

@@ -298,17 +298,11 @@ OutputWriter::~OutputWriter() {
   }
 }
 
-void OutputWriter::write_tensor(size_t job, std::span<const uint8_t> bytes) {
-  if (bytes.size() != placements_.at(job).bytes)
-    fail(ErrorCode::Internal, "tensor `{}`: {} bytes computed, {} planned",
-         plan_.jobs[job].output_name, bytes.size(), placements_[job].bytes);
-  write_piece(job, 0, bytes);
-  finish_tensor(job);
-}
-
 void OutputWriter::write_piece(size_t job, uint64_t offset, std::span<const uint8_t> bytes) {
   const Placement& p = placements_.at(job);
-  assert(offset + bytes.size() <= p.bytes);
+  if (offset > p.bytes || bytes.size() > p.bytes - offset)
+    fail(ErrorCode::Internal, "tensor `{}`: {} bytes at offset {} overrun its {} planned bytes",
+         plan_.jobs[job].output_name, bytes.size(), offset, p.bytes);
   const Shard& s = shards_[p.shard];
   write_all(s.fd, bytes.data(), bytes.size(), p.offset + offset, shard_path(s));
   checksums_[job].fetch_add(tensor_checksum(bytes, offset));

@@ -14,6 +14,7 @@
 
 #include "io/safetensors.hpp"
 #include "plan/merge_plan.hpp"
+#include "sinks/tensor_sink.hpp"
 
 namespace mf {
 
@@ -31,7 +32,7 @@ struct OutputOptions {
   uint64_t drop_cache_every = uint64_t(256) << 20;
 };
 
-class OutputWriter {
+class OutputWriter : public TensorSink {
  public:
   // Checks the target (a file there, or a non-empty directory that is not a model, is an error) and
   // creates the temporary directory with every shard pre-sized and its header written, or with
@@ -42,13 +43,11 @@ class OutputWriter {
   OutputWriter(const OutputWriter&) = delete;
   OutputWriter& operator=(const OutputWriter&) = delete;
 
-  // Thread-safe: writes job `job`'s tensor bytes (exactly its output size) at its place, then
-  // records its checksum in the journal.
-  void write_tensor(size_t job, std::span<const uint8_t> bytes);
   // The same in pieces (a streamed tensor's chunks, from any thread, in any order): each piece at
   // its byte offset within the tensor, then finish_tensor() once every byte is written.
-  void write_piece(size_t job, uint64_t offset, std::span<const uint8_t> bytes);
-  void finish_tensor(size_t job);
+  void write_piece(size_t job, uint64_t offset, std::span<const uint8_t> bytes) override;
+  void finish_tensor(size_t job) override;
+  bool holds(size_t job) const override { return done_[job]; }
   // Jobs whose tensors a resumed partial merge already holds intact (all false for a fresh start).
   const std::vector<bool>& jobs_done() const { return done_; }
   // Leave the temporary directory for a later --resume (after an interruption).
