@@ -50,4 +50,9 @@ const char* code_name(ErrorCode code) {
   return "error";
 }
 
+void fail_check(const char* condition, const char* file, int line) {
+  throw Error(ErrorCode::Internal,
+              fmt::format("invariant `{}` failed at {}:{}", condition, file, line));
+}
+
 }  // namespace mf

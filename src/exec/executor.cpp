@@ -50,15 +50,16 @@ class MemoryBudget {
 template <class T>
 std::unique_ptr<T[]> load_input(const MergePlan& plan, const MergeJob& job, const JobInput& in,
                                 const ExecOptions& options) {
-  TensorLocation loc = *plan.models[in.model].source->find(in.tensor);
-  size_t n = loc.entry->numel();  // the job's size, except before a vocabulary is re-indexed
+  const ModelSource& source = *plan.models[in.model].source;
+  const TensorInfo& tensor = *source.find(in.tensor);
+  const size_t n = tensor.numel();  // the job's size, except before a vocabulary is re-indexed
   std::unique_ptr<T[]> buf(new T[n]);
-  convert_to(loc.entry->dtype, loc.bytes().data(), buf.get(), n);
+  source.read(tensor, 0, n, buf.get());
   const size_t non_finite = count_non_finite(buf.get(), n);
   if (non_finite && options.on_warning)
     options.on_warning(fmt::format("tensor `{}` of `{}` holds {} NaN or infinite value(s)",
                                    in.tensor, plan.models[in.model].ref.text, non_finite));
-  if (job.round_inputs_to && *job.round_inputs_to != loc.entry->dtype) {
+  if (job.round_inputs_to && *job.round_inputs_to != tensor.dtype) {
     DType d = *job.round_inputs_to;
     for (size_t i = 0; i < n; ++i) buf[i] = T(round_to(d, float(buf[i])));
   }
@@ -75,7 +76,7 @@ std::vector<uint8_t> run_float_job(const MergePlan& plan, const MergeJob& job,
   if (job.vocabulary) {
     std::vector<int64_t> rows;
     for (const auto& in : job.inputs)
-      rows.push_back(plan.models[in.model].source->find(in.tensor)->entry->shape[0]);
+      rows.push_back(plan.models[in.model].source->find(in.tensor)->shape[0]);
     int64_t width = job.shape.empty() || job.shape[0] == 0 ? 0 : int64_t(n) / job.shape[0];
     owned = align_vocabulary<T>(*job.vocabulary, owned, rows, width, job.round_inputs_to);
   }
@@ -112,11 +113,16 @@ std::vector<uint8_t> run_whole_job(const MergePlan& plan, const MergeJob& job,
 
 void run_copy_job(const MergePlan& plan, size_t j, TensorSink& writer) {
   const MergeJob& job = plan.jobs[j];
-  auto first =
-      plan.models[job.inputs.front().model].source->find(job.inputs.front().tensor)->bytes();
+  auto stored = [&](const JobInput& in) {
+    const ModelSource& source = *plan.models[in.model].source;
+    const TensorInfo& tensor = *source.find(in.tensor);
+    std::vector<uint8_t> bytes(tensor.stored_bytes());
+    source.read_stored(tensor, 0, bytes);
+    return bytes;
+  };
+  const std::vector<uint8_t> first = stored(job.inputs.front());
   for (size_t i = 1; i < job.inputs.size(); ++i) {
-    auto other = plan.models[job.inputs[i].model].source->find(job.inputs[i].tensor)->bytes();
-    if (other.size() != first.size() || std::memcmp(other.data(), first.data(), first.size()) != 0)
+    if (stored(job.inputs[i]) != first)
       fail(ErrorCode::InvalidFile,
            "non-float tensor `{}` differs between `{}` and `{}`: integer tensors are copied, not "
            "merged",
@@ -206,12 +212,12 @@ void run_streamed_job(const MergePlan& plan, size_t j, TensorSink& writer, Worke
                                      plan.models[job.inputs[i].model].ref.text, non_finite[i]));
 }
 
-// The input bytes of a job, for read-ahead.
+// Each input tensor of a job with its source, for read-ahead.
 template <class Visit>
-void for_each_input_range(const MergePlan& plan, const MergeJob& job, Visit visit) {
+void for_each_input(const MergePlan& plan, const MergeJob& job, Visit visit) {
   for (const JobInput& in : job.inputs) {
-    TensorLocation loc = *plan.models[in.model].source->find(in.tensor);
-    visit(*loc.file, loc.data_offset, loc.entry->nbytes());
+    const ModelSource& source = *plan.models[in.model].source;
+    visit(source, *source.find(in.tensor));
   }
 }
 
@@ -233,9 +239,9 @@ void order_by_residency(const MergePlan& plan, std::vector<size_t>& jobs) {
   std::vector<double> resident(plan.jobs.size(), 0);
   for (size_t j : jobs) {
     double bytes = 0, cached = 0;
-    for_each_input_range(plan, plan.jobs[j], [&](const MappedFile& f, uint64_t at, uint64_t n) {
-      bytes += double(n);
-      cached += double(n) * f.resident_fraction(at, n);
+    for_each_input(plan, plan.jobs[j], [&](const ModelSource& source, const TensorInfo& t) {
+      bytes += double(t.stored_bytes());
+      cached += double(t.stored_bytes()) * source.resident_fraction(t);
     });
     resident[j] = bytes == 0 ? 1.0 : cached / bytes;
   }
@@ -331,13 +337,13 @@ void execute_plan(const MergePlan& plan, TensorSink& writer, const ExecOptions& 
     std::vector<uint64_t> input_bytes;
     for (size_t j : streamed) {
       uint64_t bytes = 0;
-      for_each_input_range(plan, plan.jobs[j],
-                           [&](const MappedFile&, uint64_t, uint64_t n) { bytes += n; });
+      for_each_input(plan, plan.jobs[j],
+                     [&](const ModelSource&, const TensorInfo& t) { bytes += t.stored_bytes(); });
       input_bytes.push_back(bytes);
     }
     ReadAhead read_ahead(std::move(input_bytes), read_ahead_window(), [&](size_t t) {
-      for_each_input_range(plan, plan.jobs[streamed[t]],
-                           [](const MappedFile& f, uint64_t at, uint64_t n) { f.prefetch(at, n); });
+      for_each_input(plan, plan.jobs[streamed[t]],
+                     [](const ModelSource& source, const TensorInfo& t) { source.prefetch(t); });
     });
     for (size_t t = 0; t < streamed.size(); ++t) {
       check_cancel();
@@ -349,8 +355,8 @@ void execute_plan(const MergePlan& plan, TensorSink& writer, const ExecOptions& 
       else
         run_streamed_job<float>(plan, current, writer, pool, float_buffers, options);
       // Its input pages leave this process's mapping (they stay in the page cache).
-      for_each_input_range(plan, job,
-                           [](const MappedFile& f, uint64_t at, uint64_t n) { f.release(at, n); });
+      for_each_input(plan, job,
+                     [](const ModelSource& source, const TensorInfo& t) { source.release(t); });
       finished(current);
     }
   } catch (...) {

@@ -1,9 +1,9 @@
 #include "exec/job_stream.hpp"
 
-#include <cassert>
 #include <type_traits>
 
 #include "core/dtype_simd.hpp"
+#include "core/error.hpp"
 
 namespace mf {
 
@@ -19,11 +19,16 @@ JobStream<T>::JobStream(const MergePlan& plan, size_t job, TensorSink& writer, W
       buffers_(buffers),
       layout_(layout),
       scratch_bytes_(scratch_bytes) {
-  assert(int(buffers.size()) >= pool.size() && !job_.vocabulary);
+  if (int(buffers.size()) < pool.size() || job_.vocabulary)
+    fail(ErrorCode::Internal, "tensor `{}`: streamed without a buffer per worker, or re-indexed",
+         job_.output_name);
   for (const JobInput& in : job_.inputs) {
-    TensorLocation loc = *plan.models[in.model].source->find(in.tensor);
-    assert(loc.entry->numel() == job_.numel());
-    inputs_.push_back({loc.file, loc.data_offset, loc.entry->dtype});
+    const ModelSource& source = *plan.models[in.model].source;
+    const TensorInfo* tensor = source.find(in.tensor);
+    if (!tensor || tensor->numel() != job_.numel())
+      fail(ErrorCode::Internal, "tensor `{}`: input `{}` of `{}` does not have its {} elements",
+           job_.output_name, in.tensor, source.label(), job_.numel());
+    inputs_.push_back({&source, tensor, source.stored_bytes(*tensor), tensor->dtype});
   }
   non_finite_ = std::make_unique<std::atomic<size_t>[]>(inputs_.size());
   const size_t n = inputs_.size();
@@ -39,9 +44,16 @@ JobStream<T>::JobStream(const MergePlan& plan, size_t job, TensorSink& writer, W
 
 template <class T>
 void JobStream<T>::allow_stored(size_t input) {
-  assert(input < inputs_.size());
-  const Input& in = inputs_[input];
-  left_stored_[input] = std::is_same_v<T, float> && in.dtype == DType::BF16 && !rounded(in);
+  const Input& in = inputs_.at(input);
+  left_stored_[input] =
+      std::is_same_v<T, float> && in.dtype == DType::BF16 && !rounded(in) && !in.stored.empty();
+}
+
+template <class T>
+void JobStream<T>::round_chunk(const Input& in, T* values, size_t count) const {
+  if (!rounded(in)) return;
+  const DType d = *job_.round_inputs_to;
+  for (size_t e = 0; e < count; ++e) values[e] = T(round_to(d, float(values[e])));
 }
 
 template <class T>
@@ -55,8 +67,18 @@ Chunk<T> JobStream<T>::load(size_t c, int w, bool tally_non_finite) {
   for (size_t i = 0; i < inputs_.size(); ++i) {
     T* dst = b.inputs.data() + i * layout_.chunk;
     const Input& in = inputs_[i];
-    const uint8_t* bytes =
-        in.file->bytes().data() + in.offset + chunk.offset * dtype_size(in.dtype);
+    if (in.stored.empty()) {
+      // A source without addressable bytes decodes the chunk itself.
+      b.stored[i] = {nullptr, in.dtype};
+      in.source->read(*in.tensor, chunk.offset, chunk.count, dst);
+      if (tally_non_finite) {
+        if (const size_t bad = count_non_finite(dst, chunk.count)) non_finite_[i].fetch_add(bad);
+      }
+      round_chunk(in, dst, chunk.count);
+      b.pointers[i] = dst;
+      continue;
+    }
+    const uint8_t* bytes = in.stored.data() + chunk.offset * dtype_size(in.dtype);
     b.stored[i] = {bytes, in.dtype};
     if (left_stored_[i]) {
       b.pointers[i] = nullptr;
@@ -70,10 +92,7 @@ Chunk<T> JobStream<T>::load(size_t c, int w, bool tally_non_finite) {
     if (tally_non_finite) {
       if (const size_t bad = count_non_finite(dst, chunk.count)) non_finite_[i].fetch_add(bad);
     }
-    if (rounded(in)) {
-      const DType d = *job_.round_inputs_to;
-      for (size_t e = 0; e < chunk.count; ++e) dst[e] = T(round_to(d, float(dst[e])));
-    }
+    round_chunk(in, dst, chunk.count);
     b.pointers[i] = dst;
   }
   chunk.inputs = b.pointers;

@@ -50,10 +50,15 @@ class JobStream : public TensorStream<T> {
   Chunk<T> load(size_t c, int w, bool tally_non_finite);
 
   struct Input {
-    const MappedFile* file;
-    uint64_t offset;  // of the tensor's first byte in the file
+    const ModelSource* source;
+    const TensorInfo* tensor;
+    // The tensor's stored bytes where the source has them addressable (read without a copy);
+    // empty: decoded through the source's read().
+    std::span<const uint8_t> stored;
     DType dtype;
   };
+  // Rounds a converted chunk of `in` to the recipe's half dtype where it is rounded.
+  void round_chunk(const Input& in, T* values, size_t count) const;
   // Whether `in` is rounded to the recipe's half dtype on load: rounding to the dtype it is stored
   // in changes nothing.
   bool rounded(const Input& in) const {

@@ -12,15 +12,16 @@
 #include <vector>
 
 #include "config/merge_config.hpp"
-#include "io/model_source.hpp"
 #include "methods/method.hpp"
 #include "methods/registry.hpp"
+#include "sources/model_resolver.hpp"
 
 namespace mf {
 
 struct PlannedModel {
   ModelRef ref;
-  std::unique_ptr<ModelSource> source;
+  std::string key;  // the resolver's: equal for references to the same model
+  std::shared_ptr<const ModelSource> source;
 };
 
 struct JobInput {
@@ -92,7 +93,12 @@ struct PlanOptions {
   // Without a tokenizer section, cut vocabulary-indexed tensors to the smallest vocabulary instead
   // of refusing different vocabulary sizes.
   bool unsafe_truncate_embeddings = false;
+  // Turns the recipe's model references into sources; null: local directories.
+  std::shared_ptr<const ModelResolver> resolver;
 };
+
+// options.resolver, or the resolver of local directories.
+const ModelResolver& resolver_for(const PlanOptions& options);
 
 // The output vocabulary, with a tokenizer section (for `mergeforge plan` and the model card).
 struct VocabularySummary {

@@ -96,10 +96,10 @@ ModelLayout infer_layout(const ModelSource& model) {
     int64_t counted = *indices.rbegin() + 1;
     if (int64_t(indices.size()) != counted)
       fail(ErrorCode::InvalidFile, "{}: layers of `{}` are not numbered 0..{} without gaps",
-           model.dir(), best, counted - 1);
+           model.label(), best, counted - 1);
     if (config_layers && *config_layers != counted)
       fail(ErrorCode::InvalidFile,
-           "{}/config.json: `{}` is {} but the weights hold {} layers under `{}`", model.dir(),
+           "{}/config.json: `{}` is {} but the weights hold {} layers under `{}`", model.label(),
            layout.num_layers_key, *config_layers, counted, best);
     layout.num_layers = counted;
     layout.layer_suffixes.resize(size_t(counted));

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "io/model_source.hpp"
+#include "sources/model_source.hpp"
 
 namespace mf {
 

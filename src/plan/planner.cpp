@@ -33,7 +33,7 @@ uint64_t MergePlan::input_bytes() const {
   uint64_t total = 0;
   for (const auto& job : jobs)
     for (const auto& in : job.inputs)
-      total += models[in.model].source->find(in.tensor)->entry->nbytes();
+      total += models[in.model].source->find(in.tensor)->stored_bytes();
   return total;
 }
 
@@ -86,7 +86,11 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 class Planner {
  public:
   Planner(MergePlan& plan, const MethodRegistry& registry, const PlanOptions& options)
-      : plan_(plan), config_(plan.config), options_(options), vocabulary_(plan, layouts_, options) {
+      : plan_(plan),
+        config_(plan.config),
+        options_(options),
+        resolver_(resolver_for(options)),
+        vocabulary_(plan, layouts_, options) {
     plan_.method = registry.find(config_.merge_method);
     if (!plan_.method) {
       std::vector<std::string> names;
@@ -144,20 +148,15 @@ class Planner {
   }
 
   size_t open_model(const ModelRef& ref) {
-    std::string key = std::filesystem::weakly_canonical(ref.path).string();
+    std::string key = resolver_.key(ref);
     for (size_t i = 0; i < plan_.models.size(); ++i)
-      if (keys_[i] == key) return i;
-    if (!std::filesystem::is_directory(ref.path))
-      fail(ErrorCode::InvalidConfig,
-           "{}: model `{}` is not a local directory (no hub access: "
-           "download it first)",
-           config_.where(ref.mark), ref.text);
+      if (plan_.models[i].key == key) return i;
     PlannedModel m;
     m.ref = ref;
-    m.source = ModelSource::open(ref.path);
+    m.key = key;
+    m.source = resolver_.open(ref, config_.where(ref.mark));
     layouts_.push_back(infer_layout(*m.source));
     plan_.models.push_back(std::move(m));
-    keys_.push_back(key);
     return plan_.models.size() - 1;
   }
 
@@ -380,12 +379,12 @@ class Planner {
     plan_.jobs.push_back(std::move(job));
   }
 
-  const TensorEntry& first_entry(const MergeJob& job) const {
-    return *plan_.models[job.inputs.front().model].source->find(job.inputs.front().tensor)->entry;
+  const TensorInfo& first_entry(const MergeJob& job) const {
+    return *plan_.models[job.inputs.front().model].source->find(job.inputs.front().tensor);
   }
 
   void check_shapes_and_dtypes(MergeJob& job, const NormalSlice& slice) {
-    const TensorEntry& first = first_entry(job);
+    const TensorInfo& first = first_entry(job);
     job.shape = first.shape;
     DType promoted = first.dtype;
     bool float_inputs = is_float(first.dtype);
@@ -400,7 +399,7 @@ class Planner {
       return a.size() == b.size() && std::equal(a.begin() + 1, a.end(), b.begin() + 1);
     };
     for (const auto& in : job.inputs) {
-      const TensorEntry& e = *plan_.models[in.model].source->find(in.tensor)->entry;
+      const TensorInfo& e = *plan_.models[in.model].source->find(in.tensor);
       if (!same_shape(e.shape, first.shape)) {
         bool rows_only = vocab && e.shape.size() == first.shape.size() &&
                          std::equal(e.shape.begin() + 1, e.shape.end(), first.shape.begin() + 1);
@@ -519,14 +518,19 @@ class Planner {
   MergePlan& plan_;
   const MergeConfig& config_;
   const PlanOptions& options_;
+  const ModelResolver& resolver_;
   const MethodInfo* info_ = nullptr;
-  std::vector<std::string> keys_;     // canonical paths, parallel to plan_.models
   std::vector<ModelLayout> layouts_;  // parallel to plan_.models
   std::vector<NormalSlice> slices_;
   VocabularyPlanner vocabulary_;  // after layouts_: it keeps a reference to them
 };
 
 }  // namespace
+
+const ModelResolver& resolver_for(const PlanOptions& options) {
+  static const LocalModelResolver local;
+  return options.resolver ? *options.resolver : local;
+}
 
 MergePlan make_plan(MergeConfig config, const MethodRegistry& registry,
                     const PlanOptions& options) {

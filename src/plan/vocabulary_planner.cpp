@@ -24,8 +24,6 @@ std::optional<std::string> vocab_size_key(const nlohmann::json& config) {
   return std::nullopt;
 }
 
-std::string canonical(const std::string& path) { return fs::weakly_canonical(path).string(); }
-
 std::string quoted_list(const std::vector<std::string>& items, size_t limit) {
   std::string out;
   for (size_t i = 0; i < items.size() && i < limit; ++i)
@@ -45,7 +43,7 @@ int64_t VocabularyPlanner::vocabulary_rows(size_t model) const {
   for (const std::string* name : {&layouts_[model].embed_tokens, &layouts_[model].lm_head}) {
     if (name->empty()) continue;
     auto loc = src.find(*name);
-    if (loc && loc->entry->shape.size() == 2) return loc->entry->shape[0];
+    if (loc && loc->shape.size() == 2) return loc->shape[0];
   }
   return -1;
 }
@@ -69,19 +67,19 @@ bool VocabularyPlanner::is_vocabulary_tensor(size_t model, const std::string& te
   if (!named) return false;
   int64_t rows = vocabulary_rows(model);
   auto loc = plan_.models[model].source->find(tensor);
-  return rows > 0 && loc && !loc->entry->shape.empty() && loc->entry->shape[0] == rows;
+  return rows > 0 && loc && !loc->shape.empty() && loc->shape[0] == rows;
 }
 
 std::optional<size_t> VocabularyPlanner::find_model(const ModelRef& ref) const {
-  std::string key = canonical(ref.path);
+  const std::string key = resolver_for(options_).key(ref);
   for (size_t i = 0; i < plan_.models.size(); ++i)
-    if (canonical(plan_.models[i].source->dir()) == key) return i;
+    if (plan_.models[i].key == key) return i;
   return std::nullopt;
 }
 
 const TokenizerFiles& VocabularyPlanner::files(size_t model) {
   if (files_.size() < plan_.models.size()) files_.resize(plan_.models.size());
-  if (!files_[model]) files_[model] = read_tokenizer_files(plan_.models[model].source->dir());
+  if (!files_[model]) files_[model] = read_tokenizer_files(plan_.models[model].source->directory());
   return *files_[model];
 }
 
@@ -202,7 +200,7 @@ void VocabularyPlanner::truncate(MergeJob& job) {
   std::vector<int64_t> rows;
   VocabularyAlignment a;
   for (const auto& in : job.inputs) {
-    const TensorEntry& e = *plan_.models[in.model].source->find(in.tensor)->entry;
+    const TensorInfo& e = *plan_.models[in.model].source->find(in.tensor);
     rows.push_back(e.shape[0]);
     a.input_elements += e.numel();
   }
@@ -233,7 +231,7 @@ void VocabularyPlanner::fill_rows(MergeJob& job, std::optional<size_t> base) {
   int base_input = -1;
   for (size_t i = 0; i < job.inputs.size(); ++i) {
     const JobInput& in = job.inputs[i];
-    const TensorEntry& e = *plan_.models[in.model].source->find(in.tensor)->entry;
+    const TensorInfo& e = *plan_.models[in.model].source->find(in.tensor);
     input_rows.push_back(e.shape[0]);
     a.input_elements += e.numel();
     a.row_maps.push_back(row_maps_[in.model]);

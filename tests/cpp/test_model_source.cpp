@@ -16,7 +16,7 @@
 
 #include "core/error.hpp"
 #include "io/mapped_file.hpp"
-#include "io/model_source.hpp"
+#include "sources/safetensors_dir_source.hpp"
 #include "io/safetensors.hpp"
 
 namespace mf {
@@ -76,7 +76,7 @@ std::string index_json(const std::vector<std::pair<std::string, std::string>>& w
 void expect_open_error(const TempDir& dir, std::vector<std::string_view> parts,
                        ErrorCode code = ErrorCode::InvalidFile) {
   try {
-    ModelSource::open(dir.str());
+    SafetensorsDirSource::open(dir.str());
     ADD_FAILURE() << "opened " << dir.str();
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), code) << e.what();
@@ -93,27 +93,28 @@ TEST(ModelSource, OpensSingleFile) {
   dir.write("config.json", kConfig);
   dir.write_safetensors("model.safetensors",
                         {{"z.weight", DType::F32, {2}}, {"a.weight", DType::BF16, {3}}});
-  auto source = ModelSource::open(dir.str());
-  EXPECT_EQ(source->dir(), dir.str());
+  auto source = SafetensorsDirSource::open(dir.str());
+  EXPECT_EQ(source->directory(), dir.str());
+  EXPECT_EQ(source->label(), dir.str());
   EXPECT_EQ(source->config()["model_type"], "llama");
   EXPECT_EQ(source->tensor_names(), (std::vector<std::string>{"a.weight", "z.weight"}));
 
-  auto z = source->find("z.weight");
-  ASSERT_TRUE(z.has_value());
-  EXPECT_EQ(z->entry->dtype, DType::F32);
-  EXPECT_EQ(z->file->path(), (dir.path() / "model.safetensors").string());
-  std::span<const uint8_t> bytes = z->bytes();
+  const TensorInfo* z = source->find("z.weight");
+  ASSERT_NE(z, nullptr);
+  EXPECT_EQ(z->dtype, DType::F32);
+  std::span<const uint8_t> bytes = source->stored_bytes(*z);
   ASSERT_EQ(bytes.size(), 8u);
   for (size_t k = 0; k < bytes.size(); ++k) EXPECT_EQ(bytes[k], 16 + k);
 
-  auto a = source->find("a.weight");
-  ASSERT_TRUE(a.has_value());
-  EXPECT_EQ(a->entry->shape, std::vector<int64_t>{3});
-  EXPECT_EQ(a->bytes()[0], 32);
-  EXPECT_EQ(a->data_offset, z->data_offset + 8);
+  const TensorInfo* a = source->find("a.weight");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->shape, std::vector<int64_t>{3});
+  EXPECT_EQ(source->stored_bytes(*a)[0], 32);
+  // The tensors lie one after the other in the mapped file.
+  EXPECT_EQ(source->stored_bytes(*a).data(), bytes.data() + 8);
 
   EXPECT_FALSE(source->has("missing"));
-  EXPECT_FALSE(source->find("missing").has_value());
+  EXPECT_EQ(source->find("missing"), nullptr);
 }
 
 TEST(ModelSource, OpensShardsNamedByIndex) {
@@ -130,17 +131,16 @@ TEST(ModelSource, OpensShardsNamedByIndex) {
             index_json({{"embed", "model-00001-of-00002.safetensors"},
                         {"layer.0", "model-00001-of-00002.safetensors"},
                         {"layer.1", "model-00002-of-00002.safetensors"}}));
-  auto source = ModelSource::open(dir.str());
+  auto source = SafetensorsDirSource::open(dir.str());
   EXPECT_EQ(source->tensor_names(),
             (std::vector<std::string>{"embed", "extra", "layer.0", "layer.1"}));
-  auto layer1 = source->find("layer.1");
-  ASSERT_TRUE(layer1.has_value());
-  EXPECT_EQ(layer1->file->path(), (dir.path() / "model-00002-of-00002.safetensors").string());
-  EXPECT_EQ(layer1->bytes()[0], 16);
-  auto extra = source->find("extra");
-  ASSERT_TRUE(extra.has_value());
-  EXPECT_EQ(extra->bytes().size(), 4u);
-  EXPECT_EQ(extra->bytes()[0], 32);
+  const TensorInfo* layer1 = source->find("layer.1");
+  ASSERT_NE(layer1, nullptr);
+  EXPECT_EQ(source->stored_bytes(*layer1)[0], 16);
+  const TensorInfo* extra = source->find("extra");
+  ASSERT_NE(extra, nullptr);
+  EXPECT_EQ(source->stored_bytes(*extra).size(), 4u);
+  EXPECT_EQ(source->stored_bytes(*extra)[0], 32);
 }
 
 TEST(ModelSource, OpensLooseSafetensorsFiles) {
@@ -148,7 +148,7 @@ TEST(ModelSource, OpensLooseSafetensorsFiles) {
   dir.write("config.json", kConfig);
   dir.write_safetensors("b.safetensors", {{"b", DType::U8, {1}}});
   dir.write_safetensors("a.safetensors", {{"a", DType::U8, {1}}});
-  auto source = ModelSource::open(dir.str());
+  auto source = SafetensorsDirSource::open(dir.str());
   EXPECT_EQ(source->tensor_names(), (std::vector<std::string>{"a", "b"}));
 }
 
@@ -249,13 +249,13 @@ TEST(ModelSource, NotADirectory) {
   TempDir dir;
   expect_open_error(dir, {"config.json"});  // exists but empty
   try {
-    ModelSource::open((dir.path() / "nope").string());
+    SafetensorsDirSource::open((dir.path() / "nope").string());
     ADD_FAILURE();
   } catch (const Error& e) {
     EXPECT_NE(std::string_view(e.what()).find("nope"), std::string_view::npos);
   }
   dir.write("file", "x");
-  EXPECT_THROW(ModelSource::open((dir.path() / "file").string()), Error);
+  EXPECT_THROW(SafetensorsDirSource::open((dir.path() / "file").string()), Error);
 }
 
 TEST(MappedFile, MapsContents) {

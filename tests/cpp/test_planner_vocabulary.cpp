@@ -10,7 +10,7 @@
 #include "core/error.hpp"
 #include "exec/executor.hpp"
 #include "exec/output_writer.hpp"
-#include "io/model_source.hpp"
+#include "sources/safetensors_dir_source.hpp"
 #include "model_fixture.hpp"
 #include "plan/merge_plan.hpp"
 
@@ -124,11 +124,11 @@ TEST_F(PlannerVocabularyTest, UnionMergeRowByRow) {
     execute_plan(p, writer, ExecOptions{});
     writer.finish();
   }
-  auto merged = ModelSource::open(out.string());
-  auto base = ModelSource::open((dir_ / "base").string());
-  auto x = ModelSource::open((dir_ / "x").string());
+  auto merged = SafetensorsDirSource::open(out.string());
+  auto base = SafetensorsDirSource::open((dir_ / "base").string());
+  auto x = SafetensorsDirSource::open((dir_ / "x").string());
   auto floats = [](const ModelSource& m, const std::string& name) {
-    auto bytes = m.find(name)->bytes();
+    auto bytes = m.stored_bytes(*m.find(name));
     std::vector<float> v(bytes.size() / 4);
     std::memcpy(v.data(), bytes.data(), bytes.size());
     return v;
