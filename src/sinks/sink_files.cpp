@@ -1,0 +1,58 @@
+#include "sinks/sink_files.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/error.hpp"
+
+namespace mf {
+
+void io_fail(const std::string& what, const std::string& path, int err) {
+  if (err == ENOSPC || err == EDQUOT)
+    fail(ErrorCode::Io, "{}: no space left on device while {}", path, what);
+  fail(ErrorCode::Io, "{}: {} failed: {}", path, what, std::strerror(err));
+}
+
+void write_all(int fd, const void* data, size_t n, uint64_t offset, const std::string& path) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  while (n > 0) {
+    ssize_t w = ::pwrite(fd, p, n, off_t(offset));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      io_fail("writing", path, errno);
+    }
+    p += w;
+    n -= size_t(w);
+    offset += uint64_t(w);
+  }
+}
+
+void write_text_file(const std::string& path, std::string_view content, bool sync) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) io_fail("writing", path, errno);
+  try {
+    write_all(fd, content.data(), content.size(), 0, path);
+    if (sync && ::fsync(fd) != 0) io_fail("syncing", path, errno);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  if (::close(fd) != 0) io_fail("writing", path, errno);
+}
+
+void sync_path(const std::string& path, bool directory) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
+  if (fd < 0) io_fail("syncing", path, errno);
+  // Some file systems refuse fsync on a directory (EINVAL); there is nothing more to do there.
+  if (::fsync(fd) != 0 && !(directory && errno == EINVAL)) {
+    int err = errno;
+    ::close(fd);
+    io_fail("syncing", path, err);
+  }
+  ::close(fd);
+}
+
+}  // namespace mf
