@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include "config/merge_config.hpp"
 #include "core/error.hpp"
@@ -370,6 +371,37 @@ class RecipeParser {
   MergeConfig& config_;
 };
 
+// yaml-cpp loads an alias as the node its anchor names, so the document is a graph: nine aliases of
+// a list of nine, nested ten deep (a "billion laughs"), are 9^10 nodes to a walk that follows them,
+// and an alias inside its own anchor (`&a [*a]`) is a cycle. Before the parser walks it, the
+// document is walked once with the aliases followed, without recursion, and refused past this many
+// nodes: a real recipe has a few thousand.
+constexpr size_t kMaxRecipeNodes = size_t(1) << 20;
+
+void check_expanded_size(const YAML::Node& root, const MergeConfig& config) {
+  std::vector<YAML::Node> pending{root};
+  size_t nodes = 1;
+  while (!pending.empty()) {
+    YAML::Node node = std::move(pending.back());
+    pending.pop_back();
+    if (!node.IsSequence() && !node.IsMap()) continue;
+    nodes += node.IsMap() ? 2 * node.size() : node.size();
+    if (nodes > kMaxRecipeNodes)
+      fail(ErrorCode::InvalidConfig,
+           "{}: the recipe's YAML aliases expand to more than {} nodes (an alias repeated in "
+           "nested anchors, or inside its own anchor); refusing it",
+           config.where(mark_of(node)), kMaxRecipeNodes);
+    if (node.IsSequence()) {
+      for (const auto& e : node) pending.push_back(e);
+    } else {
+      for (const auto& kv : node) {
+        pending.push_back(kv.first);
+        pending.push_back(kv.second);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 MergeConfig parse_recipe(const std::string& text, const std::string& file_label) {
@@ -383,6 +415,7 @@ MergeConfig parse_recipe(const std::string& text, const std::string& file_label)
     fail(ErrorCode::InvalidConfig, "{}:{}:{}: YAML syntax error: {}", file_label, e.mark.line + 1,
          e.mark.column + 1, e.msg);
   }
+  check_expanded_size(root, config);
   RecipeParser(config).parse(root);
   return config;
 }

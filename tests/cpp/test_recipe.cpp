@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "config/merge_config.hpp"
 #include "core/error.hpp"
 
@@ -113,6 +115,71 @@ TEST(Recipe, SchemaErrors) {
             ErrorCode::Unsupported);
   EXPECT_EQ(code_of("merge_method: linear\nmodules: {text: {models: [a]}}\n"),
             ErrorCode::Unsupported);
+}
+
+// Parameters l0 .. l<levels-1>: l0 a list of nine {value: 1}, each next one a list of nine
+// {value: *previous}: l<k> expands to 9^(k+1) conditions. `weight: *last` closes the recipe.
+std::string nested_alias_recipe(int levels) {
+  std::string text = "merge_method: linear\nmodels:\n  - model: a\n  - model: b\nparameters:\n";
+  for (int level = 0; level < levels; ++level) {
+    std::string value = level == 0 ? "1" : "*l" + std::to_string(level - 1);
+    text += "  l" + std::to_string(level) + ": &l" + std::to_string(level) + " [";
+    for (int i = 0; i < 9; ++i) text += (i ? ", {value: " : "{value: ") + value + "}";
+    text += "]\n";
+  }
+  return text + "  weight: *l" + std::to_string(levels - 1) + "\n";
+}
+
+TEST(Recipe, BillionLaughsIsRefusedWithItsLine) {
+  // 9^12 conditions if the aliases were followed without a bound.
+  auto start = std::chrono::steady_clock::now();
+  std::string msg;
+  EXPECT_EQ(code_of(nested_alias_recipe(12), &msg), ErrorCode::InvalidConfig);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 5.0);
+  // The walk stops inside the expansion of l6 (lines 6.. hold l0 ..), at a list of l0 (line 6).
+  EXPECT_NE(msg.find("r.yml:6:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("aliases expand to more than 1048576 nodes"), std::string::npos) << msg;
+}
+
+TEST(Recipe, AliasInsideItsOwnAnchorIsRefused) {
+  std::string msg;
+  EXPECT_EQ(code_of("merge_method: linear\nmodels: [a, b]\nparameters:\n  weight: &w "
+                    "[{value: *w}]\n",
+                    &msg),
+            ErrorCode::InvalidConfig);
+  EXPECT_NE(msg.find("r.yml:4:15:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("aliases expand"), std::string::npos) << msg;
+}
+
+TEST(Recipe, AliasesWithinTheBoundAreFollowed) {
+  auto c = parse_recipe(R"(
+merge_method: linear
+models:
+  - model: a
+    parameters: &shared {weight: 0.25, density: [0.1, 0.9]}
+  - model: b
+    parameters: *shared
+)",
+                        "r.yml");
+  ASSERT_EQ(c.models.size(), 2u);
+  for (const auto& m : c.models) {
+    ASSERT_EQ(m.parameters.count("weight"), 1u);
+    EXPECT_EQ(m.parameters.at("weight").scalars, std::vector<std::string>{"0.25"});
+    ASSERT_EQ(m.parameters.at("density").kind, ParamSetting::Kind::Gradient);
+    EXPECT_EQ(m.parameters.at("density").scalars, (std::vector<std::string>{"0.1", "0.9"}));
+  }
+  // Five levels: l4 is 9^5 = 59049 conditions, the whole document about 300000 nodes.
+  auto nested = parse_recipe(nested_alias_recipe(5), "r.yml");
+  const ParamSetting* s = &nested.parameters.at("weight");
+  for (int level = 4; level >= 0; --level) {
+    ASSERT_EQ(s->kind, ParamSetting::Kind::Conditions);
+    ASSERT_EQ(s->conditions.size(), 9u);
+    EXPECT_EQ(s->mark.line, 6 + level);
+    s = s->conditions.back().value.get();
+  }
+  EXPECT_EQ(s->kind, ParamSetting::Kind::Scalar);
+  EXPECT_EQ(s->scalars, std::vector<std::string>{"1"});
 }
 
 }  // namespace
