@@ -144,6 +144,7 @@ MergeResult merge(const Plan& plan, const std::string& out_dir, const EventHandl
   out.copy_tokenizer = o.copy_tokenizer;
   out.write_model_card = o.write_model_card;
   out.resume = o.resume;
+  out.max_memory = o.max_memory;
   OutputWriter writer(plan.details(), out_dir, out);
   MergeResult r;
   try {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/checksum.hpp"
@@ -77,6 +78,7 @@ SafetensorsOutput safetensors_output(const MergePlan& plan, const std::string& o
   out.side_files = side_files(plan, out_dir, options);
   out.transaction.resume = options.resume;
   out.transaction.drop_cache_every = options.drop_cache_every;
+  out.transaction.verify_bytes = std::min<uint64_t>(options.max_memory, uint64_t(16) << 20);
   return out;
 }
 

@@ -24,6 +24,9 @@ struct OutputOptions {
   // has this many more bytes, and wholly once synced: the inputs, which the next merge reads
   // again, keep the memory. 0: never dropped.
   uint64_t drop_cache_every = uint64_t(256) << 20;
+  // The working-memory budget (--max-memory): a resume reads the tensors it verifies in pieces of
+  // at most this much (and at most 16 MiB, which reads as fast as any larger piece).
+  uint64_t max_memory = uint64_t(1) << 30;
 };
 
 // The sink's description of the plan's output in `out_dir`.

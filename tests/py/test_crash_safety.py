@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -259,3 +260,138 @@ def test_disk_full_while_finishing(workload, small_disk):
     proc = run_merge(recipe, out)
     check_disk_full_error(proc, out)
     assert os.listdir(disk) == [], "the space must be given back"
+
+
+# --- finishing: durability and replacing an earlier output -----------------------------------------------
+
+def strace_merge(recipe: Path, out: Path, log: Path, *extra: str) -> subprocess.CompletedProcess:
+    """The merge under strace: its file syncs and renames, every descriptor shown with its path (-y)."""
+    if not shutil.which("strace"):
+        pytest.skip("strace is not installed")
+    cmd = ["strace", "-f", "-y", "-qq", "-o", str(log), "-e", "trace=fsync,fdatasync,rename,renameat,renameat2",
+           *merge_cmd(recipe, out, *extra)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0 and "ptrace" in proc.stderr:
+        pytest.skip(f"strace cannot trace here: {proc.stderr.strip()}")
+    return proc
+
+
+def test_finishing_syncs_everything_and_swaps_an_earlier_output_in_one_step(workload, tmp_path):
+    """Every file of the output (shards, index, config.json, tokenizer and card files) and the directory are
+    synced before the directory appears at the output path, and the parent directory after; an earlier
+    output at the path is exchanged with the new one (renameat2 RENAME_EXCHANGE), never moved away first,
+    so the path holds a complete model at every moment."""
+    recipe, reference, _ = workload
+    out = tmp_path / "out"
+    first = run_merge(recipe, out)
+    assert first.returncode == 0, first.stderr
+    (out / "marker-of-the-earlier-output").write_text("old\n")
+    log = tmp_path / "strace.log"
+    proc = strace_merge(recipe, out, log)
+    assert proc.returncode == 0, proc.stderr
+    assert not differing_files(tm.dir_bytes(out), reference)
+    assert not partial_dir(out).exists() and sorted(os.listdir(tmp_path)) == ["out", "strace.log"]
+
+    lines = log.read_text().splitlines()
+    partial = str(partial_dir(out))
+    renames = [i for i, l in enumerate(lines) if re.search(r"\brename(at2?)?\(", l) and "= 0" in l]
+    # The only rename of the output directory: the partial directory exchanged with the earlier output.
+    assert not any(f'"{out}"' in lines[i].split(",")[0] + lines[i].split(",")[1] and "EXCHANGE" not in lines[i]
+                   for i in renames), "the earlier output was moved away before the new one was in place:\n" + \
+        "\n".join(lines[i] for i in renames)
+    publish = [i for i in renames if f'"{partial}"' in lines[i] and f'"{out}"' in lines[i]]
+    assert len(publish) == 1 and "RENAME_EXCHANGE" in lines[publish[0]], "\n".join(lines[i] for i in renames)
+    synced_before = {m.group(1) for l in lines[:publish[0]] for m in [re.search(r"f(?:data)?sync\(\d+<([^>]*)>\)", l)]
+                     if m and "= 0" in l}
+    for name in reference:
+        assert f"{partial}/{name}" in synced_before, f"{name} was not synced before the output was published"
+    assert partial in synced_before, "the output directory itself was not synced before it was published"
+    synced_after = {m.group(1) for l in lines[publish[0]:] for m in [re.search(r"fsync\(\d+<([^>]*)>\)", l)] if m}
+    assert str(tmp_path) in synced_after, "the parent directory was not synced after the rename"
+
+
+class StalledMerge:
+    """A merge (without -q) whose stderr is a pipe filled up beforehand: it runs until it first reports
+    progress (one line per tenth of the output bytes, written from the worker that finished a tensor) and
+    then waits, blocked in write(2), for release(). What a test does in between lands at a known point."""
+
+    def __init__(self, cmd: list[str], timeout: float = 60):
+        read_end, write_end = os.pipe()
+        os.set_blocking(write_end, False)
+        for size in (65536, 4096, 1):
+            try:
+                while True:
+                    os.write(write_end, b"." * size)
+            except BlockingIOError:
+                pass
+        os.set_blocking(write_end, True)
+        self.read_end = read_end
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=write_end)
+        os.close(write_end)
+        deadline = time.monotonic() + timeout
+        while not self.blocked():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the merge ended ({self.proc.returncode}) before reporting progress")
+            if time.monotonic() > deadline:
+                raise AssertionError("the merge never reported progress")
+            time.sleep(0.002)
+
+    def blocked(self) -> bool:
+        tasks = f"/proc/{self.proc.pid}/task"
+        try:
+            return any("pipe_write" in Path(f"{tasks}/{t}/wchan").read_text() for t in os.listdir(tasks))
+        except OSError:
+            return False
+
+    def release(self, timeout: float = 120) -> tuple[int, str]:
+        """Lets the merge go on; (exit status, its stderr after the filler)."""
+        chunks = []
+        os.set_blocking(self.read_end, True)
+        while chunk := os.read(self.read_end, 1 << 16):
+            chunks.append(chunk)
+        os.close(self.read_end)
+        rc = self.proc.wait(timeout=timeout)
+        return rc, b"".join(chunks).decode(errors="replace").lstrip(".")
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        os.close(self.read_end)
+
+def test_resume_verifies_within_max_memory(tmp_path):
+    """--resume reads back each journaled tensor to check it, in pieces within --max-memory: a 64 MiB
+    embedding verified under --max-memory 8M does not raise the peak RSS by anything like its size."""
+    models = tmp_path / "models"
+    shape = dict(layers=2, hidden=256, vocab=65536, intermediate=512, lm_head=False)  # embedding: 64 MiB
+    tm.write_llama(models / "a", seed=1, **shape)
+    tm.write_llama(models / "b", seed=2, **shape)
+    recipe = tmp_path / "recipe.yml"
+    recipe.write_text(f"merge_method: linear\nmodels:\n  - model: {models}/a\n    parameters: {{weight: 0.5}}\n"
+                      f"  - model: {models}/b\n    parameters: {{weight: 0.5}}\n")
+    out = tmp_path / "out"
+    args = ["-j", "1", "--max-memory", "8M", "-q"]
+
+    def run(*cmd: str) -> tuple[int, int, str]:
+        """(exit status, peak RSS in KiB, stderr), measured by GNU time: the RSS a child of this (large)
+        process reports includes what the fork copied."""
+        if not Path("/usr/bin/time").exists():
+            pytest.skip("GNU time (/usr/bin/time) is not installed")
+        rss = tmp_path / "rss"
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(rss), str(mergeforge_bin()), *cmd],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=300)
+        return proc.returncode, int(rss.read_text().split()[-1]), proc.stderr
+
+    # The embedding is job 0 and 93% of the bytes: with -j 1 the first progress line comes right after it
+    # is journaled. Killed there.
+    merge = StalledMerge([str(mergeforge_bin()), "merge", str(recipe), str(out), *args[:-1]])
+    merge.kill()
+    journal = (partial_dir(out) / "tensors.journal").read_text().split()
+    assert journal[:1] == ["0"], f"the embedding (job 0) is not the tensor journaled: {journal}"
+
+    rc, plan_rss, err = run("plan", str(recipe))
+    assert rc == 0, err
+    rc, resume_rss, err = run("merge", str(recipe), str(out), *args, "--resume")
+    assert rc == 0, err
+    assert "resuming: " in err and " 0 of " not in err, err
+    grew_mib = (resume_rss - plan_rss) / 1024
+    assert grew_mib < 32, f"resuming took {grew_mib:.0f} MiB more than planning: a whole tensor read at once?"
