@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "exec/executor.hpp"
 #include "exec/output_writer.hpp"
+#include "sinks/output_path.hpp"
 #include "plan/merge_plan.hpp"
 
 namespace mf {
@@ -145,6 +146,7 @@ MergeResult merge(const Plan& plan, const std::string& out_dir, const EventHandl
   out.write_model_card = o.write_model_card;
   out.resume = o.resume;
   out.max_memory = o.max_memory;
+  check_output_apart_from_inputs(out_dir, input_directories(plan.details()));
   OutputWriter writer(plan.details(), out_dir, out);
   MergeResult r;
   try {

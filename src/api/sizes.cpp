@@ -55,13 +55,14 @@ uint64_t parse_size(const std::string& text, SizeUnits units, const std::string&
   unsigned __int128 fraction = 0, fraction_scale = 1;
   if (at < text.size() && text[at] == '.') {
     ++at;
-    for (size_t digits = 0; at < text.size() && std::isdigit(static_cast<unsigned char>(text[at]));
-         ++at, ++digits) {
+    size_t digits = 0;
+    for (; at < text.size() && std::isdigit(static_cast<unsigned char>(text[at])); ++at, ++digits) {
       if (digits < 18) {  // further digits are below a byte at any scale
         fraction = fraction * 10 + unsigned(text[at] - '0');
         fraction_scale *= 10;
       }
     }
+    if (digits == 0) return bad("no digits after the point");
   }
   if (whole_digits == 0 && fraction_scale == 1) return bad("no number");
   uint64_t scale = 1;

@@ -6,8 +6,23 @@
 #include "cli/commands.hpp"
 #include "cli/merge_options.hpp"
 #include "cli/progress.hpp"
+#include "plan/merge_plan.hpp"
 
 namespace mf::cli {
+
+namespace {
+
+// Input tensors the output does not have: counted always, named with -v (`plan` shows the same).
+void report_unused_inputs(const MergePlan& plan, bool verbose) {
+  if (plan.unused_inputs.empty()) return;
+  fmt::print(stderr, "note: {} input tensor(s) are not used by the output{}\n",
+             plan.unused_inputs.size(), verbose ? ":" : " (-v lists them)");
+  if (verbose)
+    for (const auto& u : plan.unused_inputs)
+      fmt::print(stderr, "  {} of {}\n", u.tensor, plan.models[u.model].ref.text);
+}
+
+}  // namespace
 
 Command add_merge_command(CLI::App& app, const std::atomic<bool>& interrupted) {
   auto options = std::make_shared<MergeOptionsCli>();
@@ -22,6 +37,7 @@ Command add_merge_command(CLI::App& app, const std::atomic<bool>& interrupted) {
             print_compatibility_notes(o);
             m.cancel = &interrupted;
             const Plan plan = plan_recipe_file(o.recipe, m);
+            if (!o.quiet) report_unused_inputs(plan.details(), o.verbose > 0);
             ProgressReporter progress(plan.tensor_count(), plan.output_bytes(), o.quiet);
             const auto on_event = [&](const Event& e) {
               switch (e.kind) {

@@ -18,7 +18,6 @@ Command add_plan_command(CLI::App& app) {
   return {cmd, [options] {
             const MergeOptionsCli& o = *options;
             const Plan plan = plan_recipe_file(o.recipe, to_merge_options(o));
-            for (const std::string& w : plan.warnings()) fmt::print(stderr, "warning: {}\n", w);
             fmt::print("{}", plan.describe(o.verbose > 0));
             return 0;
           }};

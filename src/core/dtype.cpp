@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <bit>
-#include <cassert>
 #include <cmath>
 #include <cstring>
 #include <string>
 
 #include "core/dtype_simd.hpp"
+#include "core/error.hpp"
 
 namespace mf {
 
@@ -198,7 +198,7 @@ void convert_to_impl(DType src_type, const void* src, T* dst, size_t n) {
       for (size_t i = 0; i < n; ++i) dst[i] = T(f8e5m2_to_float(p[i]));
       return;
     default:
-      assert(false && "convert_to: not a float dtype");
+      fail(ErrorCode::Internal, "convert_to: not a float dtype");
   }
 }
 
@@ -219,7 +219,7 @@ void convert_from_impl(const T* src, DType dst_type, void* dst, size_t n) {
       }
       return;
     default:
-      assert(false && "convert_from: not a writable float dtype");
+      fail(ErrorCode::Internal, "convert_from: not a writable float dtype");
   }
 }
 

@@ -39,6 +39,14 @@ std::string model_card(const MergePlan& plan, const std::string& output_name) {
   for (size_t i = 0; i < plan.models.size(); ++i)
     if (!plan.config.base_model || !(plan.models[i].ref == *plan.config.base_model))
       card += fmt::format("* {}\n", plan.models[i].ref.text);
+  if (!plan.unused_inputs.empty()) {
+    card += fmt::format(
+        "\n### Input tensors not in this model\n\n{} tensor(s) of the inputs are not part of the "
+        "output:\n\n",
+        plan.unused_inputs.size());
+    for (const auto& u : plan.unused_inputs)
+      card += fmt::format("* `{}` of {}\n", u.tensor, plan.models[u.model].ref.text);
+  }
   card +=
       "\n### Configuration\n\nThe following YAML configuration was used to produce this "
       "model:\n\n```yaml\n";

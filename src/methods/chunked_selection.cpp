@@ -1,7 +1,6 @@
 #include "methods/chunked_selection.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <cmath>
 #include <type_traits>
 
@@ -202,7 +201,7 @@ int radix_cuts(TensorStream<T>& stream, std::vector<Cut<T>>& cuts, const ChunkVe
       size_t in_bin = count(bin);
       while (in_bin < cut.remaining) {
         cut.remaining -= in_bin;
-        assert(bin > 0 && "fewer elements match the prefix than remain to select");
+        MF_CHECK(bin > 0 && "fewer elements match the prefix than remain to select");
         in_bin = count(--bin);
       }
       cut.prefix |= Key(bin) << shift;

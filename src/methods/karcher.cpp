@@ -19,11 +19,11 @@
 // tracked as coefficients over the inputs. The tensor is read once more to write the result, summed
 // in double and rounded once; no buffer beyond the output is needed.
 #include <algorithm>
-#include <cassert>
 #include <cmath>
 #include <span>
 #include <vector>
 
+#include "core/error.hpp"
 #include "methods/builtin_methods.hpp"
 #include "methods/double_sum.hpp"
 
@@ -59,7 +59,7 @@ class Karcher : public MethodWithKernel<Karcher> {
   void run(const MergeArgs<T>& args) const {
     const size_t n = args.numel();
     const size_t count = args.inputs.size();
-    assert(count >= 1);
+    MF_CHECK(count >= 1);
     if (count == 1) {
       std::copy(args.inputs[0], args.inputs[0] + n, args.out);
       return;

@@ -1,7 +1,6 @@
 // linear (model soups): a weighted average of the inputs, sum w_i x_i, divided by sum w_i when
 // `normalize`. Computed in T in recipe order like MergeKit (float32 for half dtypes), so results
 // agree up to rounding.
-#include <cassert>
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -22,11 +21,11 @@ void add_input_term(const Chunk<T>& c, size_t i, T w, T* out) {
     return i == 0 ? first_term(c.inputs[i], w, c.count, out)
                   : add_term(c.inputs[i], w, c.count, out);
   if constexpr (std::is_same_v<T, float>) {
-    assert(c.stored[i].dtype == DType::BF16);
+    MF_CHECK(c.stored[i].dtype == DType::BF16);
     i == 0 ? first_term_bf16(c.stored[i].data, w, c.count, out)
            : add_term_bf16(c.stored[i].data, w, c.count, out);
   } else {
-    assert(false && "streams leave inputs stored in float merges only");
+    fail(ErrorCode::Internal, "streams leave inputs stored in float merges only");
   }
 }
 
@@ -80,7 +79,7 @@ class Linear : public StreamingKernel<Linear> {
     const bool normalize = args.global->flag("normalize");
     for (size_t i = 0; i < weights.size(); ++i) stream.allow_stored(i);
     stream.write_each_chunk([&](const Chunk<T>& c, T* out) {
-      assert(c.inputs.size() == weights.size() && !weights.empty());
+      MF_CHECK(c.inputs.size() == weights.size() && !weights.empty());
       // Model by model, as MergeKit's accumulation into zeros (so 0 + -0 gives +0 there and here).
       for (size_t i = 0; i < weights.size(); ++i) add_input_term(c, i, weights[i], out);
       if (normalize) divide(out, weight_sum, c.count);

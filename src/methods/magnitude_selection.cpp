@@ -2,10 +2,11 @@
 
 #include <algorithm>
 #include <bit>
-#include <cassert>
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include "core/error.hpp"
 
 namespace mf {
 
@@ -30,7 +31,7 @@ MagnitudeCut<MagnitudeKey<T>> find_cut(std::span<const T> values, size_t k) {
   using K = MagnitudeKey<T>;
   constexpr int kDigitBits = kSelectDigitBits;
   constexpr K kDigitMask = (K(1) << kDigitBits) - 1;
-  assert(k > 0 && k < values.size());
+  MF_CHECK(k > 0 && k < values.size());
 
   std::vector<size_t> histogram(size_t(1) << kDigitBits);
   K prefix = 0;          // the digits of the threshold found so far
@@ -47,7 +48,7 @@ MagnitudeCut<MagnitudeKey<T>> find_cut(std::span<const T> values, size_t k) {
     size_t bin = kDigitMask;
     while (histogram[bin] < remaining) {
       remaining -= histogram[bin];
-      assert(bin > 0 && "fewer elements match the prefix than remain to select");
+      MF_CHECK(bin > 0 && "fewer elements match the prefix than remain to select");
       --bin;
     }
     prefix |= K(bin) << shift;
@@ -125,7 +126,7 @@ void select_rank_range(std::span<const T> values, size_t first, size_t last, Dec
 
 template <class T>
 void mark_top_magnitudes(std::span<const T> values, size_t k, std::span<uint8_t> keep) {
-  assert(keep.size() == values.size());
+  MF_CHECK(keep.size() == values.size());
   select_top(values, k, [&](size_t i, bool kept) { keep[i] = kept ? 1 : 0; });
 }
 
@@ -137,7 +138,7 @@ void keep_top_magnitudes(std::span<T> values, size_t k) {
 template <class T>
 void mark_magnitude_rank_range(std::span<const T> values, size_t first, size_t last,
                                std::span<uint8_t> keep) {
-  assert(keep.size() == values.size());
+  MF_CHECK(keep.size() == values.size());
   select_rank_range(values, first, last, [&](size_t i, bool kept) { keep[i] = kept ? 1 : 0; });
 }
 
@@ -241,7 +242,7 @@ bool rank_by_high_digit(std::span<const T> line, std::span<uint32_t> ranks) {
   if constexpr (sizeof(K) != 4) {
     return false;  // a double delta of bf16 values has bits below its high 16
   } else {
-    assert(ranks.size() == line.size() && line.size() <= UINT32_MAX);
+    MF_CHECK(ranks.size() == line.size() && line.size() <= UINT32_MAX);
     constexpr size_t kMaxEntries = 4096;
     // Zero, a good share of a line, has an entry of its own below the others: the span is that of
     // the nonzero keys (key - 1 wraps zero above every other key).
@@ -304,10 +305,10 @@ void ascending_magnitude_ranks(std::span<const T> line, std::span<uint32_t> rank
   constexpr size_t kBins = size_t(1) << kDigitBits;
   constexpr K kDigitMask = K(kBins - 1);
   constexpr int kDigits = digit_count<K>(kDigitBits);
-  assert(ranks.size() == line.size());
+  MF_CHECK(ranks.size() == line.size());
   const size_t m = line.size();
   if (m == 0) return;
-  assert(m <= UINT32_MAX && "a line of more than 2^32 elements");
+  MF_CHECK(m <= UINT32_MAX && "a line of more than 2^32 elements");
   if (rank_by_high_digit(line, ranks) || rank_by_distinct_keys(line, ranks)) return;
   struct Item {
     K key;

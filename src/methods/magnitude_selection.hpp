@@ -21,6 +21,8 @@
 #include <span>
 #include <type_traits>
 
+#include "core/error.hpp"
+
 namespace mf {
 
 // The bits of |x| read as an unsigned integer order non-negative floats exactly like their values

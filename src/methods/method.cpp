@@ -1,6 +1,6 @@
 #include "methods/method.hpp"
 
-#include <cassert>
+#include "core/error.hpp"
 
 namespace mf {
 
@@ -12,8 +12,9 @@ const ParamSpec* MethodInfo::find_param(std::string_view param_name) const {
 
 double Params::get(std::string_view name) const {
   auto it = values_.find(name);
-  assert(it != values_.end() && "parameter not resolved by the planner");
-  return it == values_.end() ? 0.0 : it->second;
+  if (it == values_.end())
+    fail(ErrorCode::Internal, "parameter `{}` was not resolved by the planner", name);
+  return it->second;
 }
 
 }  // namespace mf

@@ -6,10 +6,10 @@
 // (vectors along the last dimension; a 1-D tensor is one row). Reductions and the blend are in
 // double, rounded once.
 #include <algorithm>
-#include <cassert>
 #include <cmath>
 #include <vector>
 
+#include "core/error.hpp"
 #include "methods/builtin_methods.hpp"
 #include "methods/double_sum.hpp"
 
@@ -46,13 +46,13 @@ class ModelStock : public MethodWithKernel<ModelStock> {
       std::copy(args.inputs[0], args.inputs[0] + n, args.out);
       return;
     }
-    assert(args.base >= 0 && args.base < int(args.inputs.size()));
+    MF_CHECK(args.base >= 0 && args.base < int(args.inputs.size()));
     const T* base = args.inputs[args.base];
     std::vector<const T*> x;
     for (size_t i = 0; i < args.inputs.size(); ++i)
       if (int(i) != args.base) x.push_back(args.inputs[i]);
     const size_t models = x.size();
-    assert(models >= 2 && "the planner guarantees two fine-tunes");
+    MF_CHECK(models >= 2 && "the planner guarantees two fine-tunes");
     if (n == 0) return;
 
     size_t length = n;  // of one row

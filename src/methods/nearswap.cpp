@@ -3,9 +3,9 @@
 // w x + (1 - w) base, so differences up to t take x entirely and a difference d > t takes t / d of
 // the way. Elementwise in T.
 #include <algorithm>
-#include <cassert>
 #include <cmath>
 
+#include "core/error.hpp"
 #include "methods/builtin_methods.hpp"
 
 namespace mf {
@@ -42,7 +42,7 @@ class Nearswap : public MethodWithKernel<Nearswap> {
       std::copy(args.inputs[0], args.inputs[0] + n, args.out);
       return;
     }
-    assert(args.inputs.size() == 2 && (args.base == 0 || args.base == 1));
+    MF_CHECK(args.inputs.size() == 2 && (args.base == 0 || args.base == 1));
     const T* base = args.inputs[args.base];
     const T* x = args.inputs[1 - args.base];
     const T t = T(args.global->get("t"));

@@ -8,10 +8,10 @@
 // (1 - cos^2 <= 1e-16) interpolate linearly. Norms and dot products accumulate in double, the two
 // coefficients of each vector are computed in double, the elementwise math is in T.
 #include <algorithm>
-#include <cassert>
 #include <cmath>
 #include <vector>
 
+#include "core/error.hpp"
 #include "methods/builtin_methods.hpp"
 #include "methods/double_sum.hpp"
 
@@ -61,11 +61,11 @@ class Nuslerp : public MethodWithKernel<Nuslerp> {
       return;
     }
     const int count = int(args.inputs.size());
-    assert(count == 2 + (args.base >= 0 ? 1 : 0));
+    MF_CHECK(count == 2 + (args.base >= 0 ? 1 : 0));
     std::vector<int> others;
     for (int i = 0; i < count; ++i)
       if (i != args.base) others.push_back(i);
-    assert(others.size() == 2);
+    MF_CHECK(others.size() == 2);
     T* v0 = args.inputs[others[0]];
     T* v1 = args.inputs[others[1]];
     const T* base = args.base >= 0 ? args.inputs[args.base] : nullptr;

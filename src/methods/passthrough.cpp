@@ -1,7 +1,6 @@
 // passthrough: copies the single input of a tensor, optionally scaled. Used to stack layers from
 // different models (frankenmerges) with `slices`, each output layer taken from one source.
 #include <algorithm>
-#include <cassert>
 
 #include "core/error.hpp"
 #include "methods/builtin_methods.hpp"
@@ -39,7 +38,7 @@ class Passthrough : public MethodWithKernel<Passthrough> {
 
   template <class T>
   void run(const MergeArgs<T>& args) const {
-    assert(args.inputs.size() == 1 && args.per_input.size() == 1);
+    MF_CHECK(args.inputs.size() == 1 && args.per_input.size() == 1);
     const size_t n = args.numel();
     const T scale = T(args.per_input[0].get("scale"));
     const T* x = args.inputs[0];

@@ -4,7 +4,6 @@
 #include "methods/ram.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <cmath>
 #include <vector>
 
@@ -85,7 +84,7 @@ template <class T>
 void merge_reinforced_agents(const MergeArgs<T>& args, double epsilon, const UniqueBoost* boost) {
   const size_t n = args.numel();
   const int count = int(args.inputs.size());
-  assert(args.base >= 0 && args.base < count && "the planner guarantees a base");
+  MF_CHECK(args.base >= 0 && args.base < count && "the planner guarantees a base");
   const T* base = args.inputs[args.base];
 
   std::vector<const T*> deltas;

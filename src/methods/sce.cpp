@@ -8,7 +8,6 @@
 // float32 variances give), sums over models and over the tensor run in double, the result is
 // rounded once.
 #include <algorithm>
-#include <cassert>
 #include <cmath>
 #include <vector>
 
@@ -60,7 +59,7 @@ class Sce : public MethodWithKernel<Sce> {
   void run(const MergeArgs<T>& args) const {
     const size_t n = args.numel();
     const int count = int(args.inputs.size());
-    assert(args.base >= 0 && args.base < count && "the planner guarantees a base");
+    MF_CHECK(args.base >= 0 && args.base < count && "the planner guarantees a base");
     const T* base = args.inputs[args.base];
 
     // Task vectors in place: the inputs are scratch.

@@ -4,11 +4,11 @@
 // fall back to linear interpolation. Elementwise math is in T (float32 for half dtypes, as
 // MergeKit); norms and the dot product accumulate in double.
 #include <algorithm>
-#include <cassert>
 #include <cmath>
 #include <type_traits>
 #include <vector>
 
+#include "core/error.hpp"
 #include "methods/builtin_methods.hpp"
 #include "methods/double_sum.hpp"
 #include "methods/double_sum_simd.hpp"
@@ -45,7 +45,7 @@ class Slerp : public StreamingKernel<Slerp> {
       stream.write_input(0);
       return;
     }
-    assert(args.input_count() == 2 && (args.base == 0 || args.base == 1));
+    MF_CHECK(args.input_count() == 2 && (args.base == 0 || args.base == 1));
     const int base = args.base;
     const T t = T(args.global->get("t"));
 

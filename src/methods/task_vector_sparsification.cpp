@@ -1,7 +1,6 @@
 #include "methods/task_vector_sparsification.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <cmath>
 #include <tuple>
 #include <type_traits>
@@ -228,11 +227,11 @@ void TaskVectorSparsifier<T>::mask(const Chunk<T>& c, size_t v, std::span<T> del
 template <class T>
 void TaskVectorSparsifier<T>::mask_della(const Chunk<T>& c, const SparsifyParams& p,
                                          std::span<T> delta) const {
-  assert(della_band_is_valid(p.density, p.epsilon) && "checked at plan time");
+  MF_CHECK(della_band_is_valid(p.density, p.epsilon) && "checked at plan time");
   const size_t length = length_, inner = inner_;
   if (length == 0) return;
   const size_t slice = length * inner;
-  assert(c.offset % slice == 0 && delta.size() % slice == 0);
+  MF_CHECK(c.offset % slice == 0 && delta.size() % slice == 0);
   thread_local std::vector<T> gathered;
   thread_local std::vector<uint32_t> ranks;
   thread_local std::vector<float> u;

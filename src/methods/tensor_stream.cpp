@@ -1,7 +1,6 @@
 #include "methods/tensor_stream.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <vector>
 
 #include "core/error.hpp"
@@ -59,7 +58,7 @@ constexpr size_t kDefaultMemoryChunk = size_t(1) << 16;
 
 template <class T>
 void merge_in_chunks(const MergeMethod& method, const MergeArgs<T>& args) {
-  assert(method.streams());
+  MF_CHECK(method.streams());
   const size_t target = args.chunk_elements ? args.chunk_elements : kDefaultMemoryChunk;
   MemoryStream<T> stream(args, ChunkLayout(args.numel(), method.chunk_granule(args.shape), target));
   method.merge_stream(args, stream);

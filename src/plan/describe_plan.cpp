@@ -72,6 +72,11 @@ std::string describe_plan(const MergePlan& plan, bool verbose) {
     out += fmt::format("vocab:   {} tokens ({}{}), {} rows in the embeddings and output head\n",
                        v->tokens, named ? "" : "from ", v->source, v->rows);
   }
+  if (!plan.unused_inputs.empty())
+    out += fmt::format("unused:  {} input tensor(s) not used by the output{}\n",
+                       plan.unused_inputs.size(), verbose ? ":" : " (-v lists them)");
+  if (verbose)
+    for (const auto& u : plan.unused_inputs) out += fmt::format("  [{}] {}\n", u.model, u.tensor);
   for (const auto& w : plan.warnings) out += fmt::format("warning: {}\n", w);
   if (verbose) {
     out += "tensors:\n";

@@ -129,6 +129,14 @@ struct MergePlan {
   std::optional<VocabularySummary> vocabulary;
   std::optional<OutputTokenizer> tokenizer;  // absent: copy the donor's tokenizer files
   std::vector<std::string> warnings;
+  // Every input tensor no job reads (layers a slice leaves out, the non-layer tensors of slices
+  // other than the first or last, tensors of a kind the output does not have), by model in name
+  // order: a merge never drops a tensor without saying so.
+  struct UnusedTensor {
+    size_t model;
+    std::string tensor;
+  };
+  std::vector<UnusedTensor> unused_inputs;
 
   uint64_t input_bytes() const;   // tensor bytes read
   uint64_t output_bytes() const;  // tensor bytes written

@@ -121,9 +121,28 @@ class Planner {
       fail(ErrorCode::InvalidConfig, "{}: the recipe selects no tensors", config_.file_label);
     build_output_config(out_layer);
     vocabulary_.finish(plan_.output_config);
+    account_inputs();
   }
 
  private:
+  // Lists the input tensors no job reads; --strict refuses a plan that leaves any.
+  void account_inputs() {
+    std::vector<std::set<std::string_view>> used(plan_.models.size());
+    for (const MergeJob& job : plan_.jobs)
+      for (const JobInput& in : job.inputs) used[in.model].insert(in.tensor);
+    for (size_t m = 0; m < plan_.models.size(); ++m)
+      for (const std::string& name : plan_.models[m].source->tensor_names())
+        if (!used[m].contains(name)) plan_.unused_inputs.push_back({m, name});
+    if (options_.strict && !plan_.unused_inputs.empty()) {
+      const auto& first = plan_.unused_inputs.front();
+      fail(ErrorCode::InvalidConfig,
+           "{}: {} input tensor(s) are not used by the output, first `{}` of `{}` (--strict; "
+           "`mergeforge plan -v` lists them)",
+           config_.file_label, plan_.unused_inputs.size(), first.tensor,
+           plan_.models[first.model].ref.text);
+    }
+  }
+
   void warn_or_fail(const std::string& message) {
     if (options_.strict) fail(ErrorCode::InvalidConfig, "{} (--strict)", message);
     plan_.warnings.push_back(message);
@@ -494,7 +513,8 @@ class Planner {
     std::string scope;
     if (auto dot = donor_layout.num_layers_key.rfind('.'); dot != std::string::npos)
       scope = donor_layout.num_layers_key.substr(0, dot);
-    nlohmann::json& obj = scope.empty() ? cfg : cfg[nlohmann::json::json_pointer("/" + scope)];
+    const nlohmann::json::json_pointer scope_ptr = config_pointer(scope);
+    nlohmann::json& obj = cfg[scope_ptr];
     for (auto& [key, value] : obj.items()) {
       if (!value.is_array() || int64_t(value.size()) != donor_layout.num_layers) continue;
       nlohmann::json rebuilt = nlohmann::json::array();
@@ -502,7 +522,7 @@ class Planner {
         const auto& src = slice.sources.front();
         const nlohmann::json& src_cfg = plan_.models[src.model].source->config();
         const nlohmann::json* list = &value;
-        nlohmann::json::json_pointer ptr("/" + (scope.empty() ? key : scope + "/" + key));
+        const nlohmann::json::json_pointer ptr = scope_ptr / key;  // `key` may hold `/` or `~`
         if (src_cfg.contains(ptr) && src_cfg[ptr].is_array() &&
             int64_t(src_cfg[ptr].size()) == layouts_[src.model].num_layers)
           list = &src_cfg[ptr];
