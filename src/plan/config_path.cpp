@@ -31,4 +31,16 @@ void set_config_value(nlohmann::json& config, const std::string& dotted,
   }
 }
 
+nlohmann::json::json_pointer config_pointer(const std::string& dotted) {
+  nlohmann::json::json_pointer ptr;
+  if (dotted.empty()) return ptr;
+  size_t start = 0;
+  while (true) {
+    size_t dot = dotted.find('.', start);
+    ptr /= dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (dot == std::string::npos) return ptr;
+    start = dot + 1;
+  }
+}
+
 }  // namespace mf

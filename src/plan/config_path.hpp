@@ -16,5 +16,8 @@ const nlohmann::json* find_config_value(const nlohmann::json& config, const std:
 // Creates intermediate objects as needed.
 void set_config_value(nlohmann::json& config, const std::string& dotted,
                       const nlohmann::json& value);
+// The JSON pointer to a dotted path, built token by token: a key holding `/` or `~` stays one
+// token (RFC 6901 escapes it). "" is the whole document.
+nlohmann::json::json_pointer config_pointer(const std::string& dotted);
 
 }  // namespace mf
