@@ -1,26 +1,36 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
+#include <vector>
 
 #include "methods/registry.hpp"
 
 namespace mf {
 namespace {
 
-TEST(MethodRegistry, ListsTheBuiltinMethodsByName) {
+// MergeKit's merge methods, every name its registry holds (mergekit.merge_methods.registry), in
+// the order `mergeforge methods` lists them.
+const std::vector<std::string> kMergeKitMethods = {
+    "linear",       "slerp",       "nuslerp",     "multislerp",       "karcher",
+    "nearswap",     "model_stock", "passthrough", "task_arithmetic",  "ties",
+    "dare_linear",  "dare_ties",   "breadcrumbs", "breadcrumbs_ties", "della",
+    "della_linear", "sce",         "ram",         "ramplus_tl",       "arcee_fusion"};
+
+TEST(MethodRegistry, ListsEveryMergeKitMethodByName) {
   const MethodRegistry registry = MethodRegistry::builtin();
-  std::set<std::string> names;
-  for (const auto& m : registry.all()) names.insert(m->info().name);
-  for (const char* name :
-       {"linear", "slerp", "passthrough", "task_arithmetic", "ties", "dare_linear", "dare_ties",
-        "breadcrumbs", "breadcrumbs_ties", "della", "della_linear"}) {
+  std::vector<std::string> listed;
+  for (const auto& m : registry.all()) listed.push_back(m->info().name);
+  EXPECT_EQ(listed, kMergeKitMethods);  // a dropped, renamed, doubled or extra method fails
+  for (const std::string& name : kMergeKitMethods) {
     auto m = registry.find(name);
     ASSERT_NE(m, nullptr) << name;
     EXPECT_EQ(m->info().name, name);
-    EXPECT_TRUE(names.count(name));
   }
-  EXPECT_EQ(names.size(), registry.all().size()) << "duplicate names";
+  EXPECT_EQ(std::set<std::string>(listed.begin(), listed.end()).size(), 20u) << "duplicate names";
   EXPECT_EQ(registry.find("no_such_method"), nullptr);
+  EXPECT_EQ(registry.find(""), nullptr);
+  EXPECT_EQ(registry.find("Linear"), nullptr);  // names are case-sensitive, as in MergeKit
 }
 
 double default_of(const MethodInfo& info, const char* param) {

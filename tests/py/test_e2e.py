@@ -50,7 +50,8 @@ fusion_stats
   with the exact quantiles (the standard deviation measured by redrawing the sample;
   fusion_stats.py), and ours within that distance of MergeKit's.
 
-A case whose merge_method `mergeforge methods` does not list is reported as xfail.
+A case whose merge_method `mergeforge methods` does not list fails; `test_methods_match_mergekit`
+checks that it lists exactly MergeKit's methods.
 
 error
   `error: {contains: [text], regex: [pattern]}`: mergeforge must exit non-zero, print every
@@ -525,9 +526,9 @@ def test_case(case: Case, mergeforge_bin, variables, cache_dir, tmp_path):
         require_binary(mergeforge_bin)
         method = yaml.safe_load(recipe_text)["merge_method"]
         known = implemented_methods(mergeforge_bin)
-        if known and method not in known:
-            pytest.xfail(f"merge_method {method} is not implemented by this build "
-                         f"(`mergeforge methods` lists {len(known)})")
+        if method not in known:
+            pytest.fail(f"{case.name}: merge_method {method} is not listed by `mergeforge methods` "
+                        f"(it lists {len(known)}: {', '.join(sorted(known))})", pytrace=False)
     if mode == "error":
         error_case(case, recipe_text, recipe_path, mergeforge_bin, variables, tmp_path)
     elif mode == "stats":
@@ -551,6 +552,18 @@ def test_example(example: Path, mergeforge_bin, cache_dir, tmp_path, monkeypatch
     salt = dir_hash([REPO / m for m in compare.recipe_models(recipe)])
     compare_case(case, text, example, mergeforge_bin, {}, cache_dir, tmp_path, salt=salt,
                  cwd=REPO, monkeypatch=monkeypatch)
+
+
+def test_methods_match_mergekit(mergeforge_bin):
+    """`mergeforge methods` lists every merge method MergeKit registers, and no other."""
+    from mergekit.merge_methods import registry
+
+    require_binary(mergeforge_bin)
+    theirs = set(registry._METHODS)  # name -> method, as `merge_method:` looks them up
+    assert len(theirs) == 20, sorted(theirs)
+    ours = implemented_methods(mergeforge_bin)
+    assert ours == theirs, (f"missing: {sorted(theirs - ours)}, not in MergeKit: "
+                            f"{sorted(ours - theirs)}")
 
 
 def test_case_files_are_valid(variables):
