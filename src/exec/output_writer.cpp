@@ -82,4 +82,16 @@ SafetensorsOutput safetensors_output(const MergePlan& plan, const std::string& o
   return out;
 }
 
+std::vector<std::string> input_directories(const MergePlan& plan) {
+  std::vector<std::string> dirs;
+  for (const auto& m : plan.models) dirs.push_back(m.source->directory());
+  if (plan.tokenizer) dirs.push_back(plan.tokenizer->copy_dir);
+  if (const auto& tok = plan.config.tokenizer) {
+    if (tok->model) dirs.push_back(tok->model->path);
+    for (const auto& t : tok->tokens)
+      if (t.source.model) dirs.push_back(t.source.model->path);
+  }
+  return dirs;
+}
+
 }  // namespace mf

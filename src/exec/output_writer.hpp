@@ -33,6 +33,10 @@ struct OutputOptions {
 SafetensorsOutput safetensors_output(const MergePlan& plan, const std::string& out_dir,
                                      const OutputOptions& options);
 
+// The local directories the merge reads: every input model's and tokenizer source's (what an
+// output path must stay apart from: check_output_apart_from_inputs).
+std::vector<std::string> input_directories(const MergePlan& plan);
+
 class OutputWriter : public SafetensorsSink {
  public:
   OutputWriter(const MergePlan& plan, std::string out_dir, OutputOptions options)

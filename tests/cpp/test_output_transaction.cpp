@@ -12,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "model_fixture.hpp"
+#include "sinks/output_path.hpp"
 #include "sinks/output_transaction.hpp"
 
 namespace mf {
@@ -168,6 +169,31 @@ TEST_F(OutputTransactionTest, ResumeKeepsVerifiedRegionsReadInPieces) {
     OutputTransaction tx(out.string(), "other", files(), regions(), resume);
     EXPECT_FALSE(tx.holds(0));
   }
+}
+
+TEST_F(OutputTransactionTest, OutputPathsApartFromInputs) {
+  const fs::path model = dir_ / "model";
+  fs::create_directories(model);
+  auto refused = [&](const fs::path& out) {
+    try {
+      check_output_apart_from_inputs(out.string(),
+                                     {"", (dir_ / "absent").string(), model.string()});
+      return false;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::Io);
+      EXPECT_NE(std::string(e.what()).find(model.string()), std::string::npos) << e.what();
+      return true;
+    }
+  };
+  EXPECT_FALSE(refused(dir_ / "model2")) << "a common prefix of names is not containment";
+  EXPECT_FALSE(refused(dir_ / "out" / "model"));
+  EXPECT_TRUE(refused(model));
+  EXPECT_TRUE(refused(dir_ / "x" / ".." / "model" / "."));
+  EXPECT_TRUE(refused(model / "new" / "deeper"));
+  EXPECT_TRUE(refused(dir_));
+  fs::create_directory_symlink(model, dir_ / "link");
+  EXPECT_TRUE(refused(dir_ / "link"));
+  EXPECT_TRUE(refused(dir_ / "link" / "new"));
 }
 
 }  // namespace

@@ -129,11 +129,22 @@ def apply_mutation(models: Path, m: dict) -> None:
         raise AssertionError(f"unknown mutation {m}")
 
 
-def prepare_output(work: Path, kind: str | None) -> Path:
+def prepare_output(work: Path, kind: str | None, models: Path) -> Path:
     """The target path, after setting up what the case says is there."""
     work.mkdir(parents=True, exist_ok=True)
     out = work / "out"
     if kind is None:
+        return out
+    if kind == "input_model":
+        return models / "a"
+    if kind == "inside_input_model":
+        return models / "a" / "merged"
+    if kind == "symlink_to_input_model":
+        out.symlink_to(models / "a", target_is_directory=True)
+        return out
+    if kind == "earlier_output_holding_a_model":
+        shutil.copytree(models / "a", out)
+        shutil.copytree(models / "b", out / "b")
         return out
     if kind == "file":
         out.write_text("a file the user cares about\n")
@@ -196,7 +207,7 @@ def test_bad_input(case_file: Path, model_set: Path, tmp_path: Path):
         apply_mutation(models, m)
 
     work = tmp_path / "work"
-    out = prepare_output(work, case.get("output"))
+    out = prepare_output(work, case.get("output"), models)
     variables = {"models": str(models), "out": str(out)}
     recipe = tmp_path / "recipe.yml"
     recipe.write_text(expand(case.get("recipe", DEFAULT_RECIPE), variables))
