@@ -3,9 +3,14 @@
 // summed weights of the contributors, scale by lambda and add to the base.
 //
 // The arithmetic runs in double (the product of a float weight and a float delta is exact there)
-// and the result is rounded once to the element type. The float version is Highway SIMD, compiled
-// for several x86 targets and dispatched at run time; every target gives the scalar reference's
-// bits (no fused multiply-adds: the build turns contraction off).
+// and the result is rounded once to the element type. The sign vote alone is MergeKit's in the
+// compute type: with float elements each w d is rounded to float and the products are summed in
+// float in model order, a sum of exactly 0 electing +, as torch's (weights * deltas).sum(dim=0)
+// >= 0 does in a float32 merge; a product that rounds to 0 agrees with neither sign. In double the
+// bf16-quantized deltas -2^-12 and 1.5 * 2^-12 with weights float(0.6) and float(0.4) sum to
+// -2^-12 * 1.5e-8 and would elect -. The float version is Highway SIMD, compiled for several x86
+// targets and dispatched at run time; every target gives the scalar reference's bits (no fused
+// multiply-adds: the build turns contraction off).
 #pragma once
 
 #include <cstddef>
@@ -33,14 +38,14 @@ T combine_element(const CombineParams& p, size_t e, const T* base, const T* cons
   const size_t models = p.weights.size();
   double mixed = 0, divisor = p.weight_sum;
   if (p.vote) {
-    // Ties in the vote go to the positive sign; a zero agrees with neither sign.
-    double majority = 0;
-    for (size_t i = 0; i < models; ++i) majority += p.weights[i] * double(deltas[i][e]);
-    const double sign = majority >= 0 ? 1.0 : -1.0;
+    // The vote in T (see above): ties go to the positive sign; a zero agrees with neither sign.
+    T majority = 0;
+    for (size_t i = 0; i < models; ++i) majority += T(p.weights[i]) * deltas[i][e];
+    const T sign = majority >= 0 ? T(1) : T(-1);
     divisor = 0;
     for (size_t i = 0; i < models; ++i) {
       const double wd = p.weights[i] * double(deltas[i][e]);
-      const bool agrees = wd * sign > 0;
+      const bool agrees = T(p.weights[i]) * deltas[i][e] * sign > 0;
       mixed += agrees ? wd : 0.0;
       divisor += agrees ? p.weights[i] : 0.0;
     }
