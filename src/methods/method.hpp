@@ -117,6 +117,14 @@ class MergeMethod {
   virtual void check(const Params& global, std::span<const Params> per_input, int base) const {}
   virtual void merge(const MergeArgs<float>& args) const = 0;
   virtual void merge(const MergeArgs<double>& args) const = 0;
+  // Memory a whole-tensor merge() of `shape` over `inputs` inputs allocates beyond the input and
+  // output buffers the executor holds (values of `value_bytes`: 4 for float, 8 for double). The
+  // memory budget counts it, so a method with scratch (an SVD, a sort) stays within
+  // --max-memory. Streaming kernels get their scratch from the stream (TensorStream).
+  virtual uint64_t scratch_bytes(std::span<const int64_t> shape, size_t inputs,
+                                 size_t value_bytes) const {
+    return 0;
+  }
 
   // Streaming kernels see a tensor chunk by chunk (methods/tensor_stream.hpp), so the executor
   // never holds it whole; the others get whole tensors through merge().

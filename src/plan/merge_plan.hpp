@@ -79,10 +79,12 @@ struct MergeJob {
   std::optional<DType> round_inputs_to;  // inputs rounded to the recipe's half dtype on load
   uint64_t seed_key = 0;                 // random methods: the counter-based generator's key
   std::optional<VocabularyAlignment> vocabulary;  // re-index dimension 0 of every input first
+  uint64_t method_scratch_bytes = 0;              // the method's own, for a whole-tensor merge
 
   uint64_t numel() const;
   uint64_t output_bytes() const { return numel() * dtype_size(out_dtype); }
-  // Working memory of the job: one buffer per input plus the output, in the compute type.
+  // Working memory of the job: one buffer per input plus the output, in the compute type, and the
+  // method's scratch.
   uint64_t working_bytes() const;
 };
 

@@ -26,7 +26,7 @@ uint64_t MergeJob::working_bytes() const {
   if (kind == JobKind::Copy) return output_bytes();
   // Re-indexing a vocabulary holds the inputs as stored beside their re-indexed copies.
   uint64_t stored = vocabulary ? vocabulary->input_elements * per : 0;
-  return numel() * per * (inputs.size() + 1) + stored + output_bytes();
+  return numel() * per * (inputs.size() + 1) + stored + output_bytes() + method_scratch_bytes;
 }
 
 uint64_t MergePlan::input_bytes() const {
@@ -451,6 +451,9 @@ class Planner {
     job.compute_double = compute == DType::F64;
     if (compute == DType::BF16 || compute == DType::F16) job.round_inputs_to = compute;
     job.out_dtype = config_.out_dtype.value_or(compute);
+    if (job.kind == JobKind::Merge)
+      job.method_scratch_bytes =
+          plan_.method->scratch_bytes(job.shape, job.inputs.size(), job.compute_double ? 8 : 4);
   }
 
   void resolve_params(MergeJob& job, const NormalSlice& slice,
