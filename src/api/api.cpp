@@ -148,6 +148,7 @@ MergeResult merge(const Plan& plan, const std::string& out_dir, const EventHandl
   out.max_memory = o.max_memory;
   check_output_apart_from_inputs(out_dir, input_directories(plan.details()));
   OutputWriter writer(plan.details(), out_dir, out);
+  writer.exit_on_input_fault();
   MergeResult r;
   try {
     r = merge_into(plan, writer, events);

@@ -6,7 +6,9 @@
 #include <filesystem>
 
 #include "core/checksum.hpp"
+#include "core/error.hpp"
 #include "exec/model_card.hpp"
+#include "io/mapped_file.hpp"
 
 namespace fs = std::filesystem;
 
@@ -92,6 +94,29 @@ std::vector<std::string> input_directories(const MergePlan& plan) {
       if (t.source.model) dirs.push_back(t.source.model->path);
   }
   return dirs;
+}
+
+void OutputWriter::finish() {
+  try {
+    check_mapped_files_unchanged();
+  } catch (const Error& e) {
+    keep_partial();
+    fail(e.code(),
+         "{}\nthe tensors written so far are kept in {}; run the same command with --resume to "
+         "finish the merge (it starts over if the file stays changed)",
+         e.what(), temp_dir());
+  }
+  SafetensorsSink::finish();
+}
+
+void OutputWriter::exit_on_input_fault() const {
+  install_mapped_file_fault_handler(
+      fmt::format("mergeforge: {}: ", code_name(ErrorCode::InvalidFile)),
+      fmt::format(": the file shrank while the merge read it (truncated by another process?); "
+                  "the tensors written so far are kept in {}; run the same command with --resume "
+                  "to finish the merge once the file is whole",
+                  temp_dir()),
+      exit_status(ErrorCode::InvalidFile));
 }
 
 }  // namespace mf

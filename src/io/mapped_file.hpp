@@ -1,6 +1,12 @@
 // An input file, opened read-only and mapped whole: headers and tensors are read through the
 // mapping (HACKING.md, "Reading inputs", says why not pread). The descriptor stays open for the
 // read-ahead hints.
+//
+// A mapped file that another process truncates makes the next read past its new end raise SIGBUS:
+// every live mapping is listed in a lock-free registry, so that install_mapped_file_fault_handler's
+// handler can name the file and end the process with a message instead of a crash. A file rewritten
+// in place keeps its size: its identity (device, inode, size, mtime) is recorded when it is opened,
+// and check_unchanged() compares it with the file at its path now.
 #pragma once
 
 #include <cstdint>
@@ -30,12 +36,31 @@ class MappedFile {
   // the kernel does not say: it reports residency only for files the process could open for
   // writing, or for pages the process has mapped.
   double resident_fraction(uint64_t offset, uint64_t length) const;
+  // Throws Error(ErrorCode::InvalidFile) naming the file when the file at its path is no longer the
+  // one opened: another device or inode (replaced), size or modification time (rewritten).
+  void check_unchanged() const;
 
  private:
+  struct Identity {
+    uint64_t device = 0, inode = 0, size = 0;
+    int64_t mtime_ns = 0;
+  };
+  Identity identity_;
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
   int fd_ = -1;
 };
+
+// check_unchanged() of every MappedFile alive in the process (in the command: the merge's inputs).
+// Not while another thread may destroy a MappedFile.
+void check_mapped_files_unchanged();
+
+// Handles SIGBUS raised by a read from a live MappedFile whose file shrank under it: writes one
+// line, `before` + the file's path + `after`, to stderr with write(2) and ends the process with
+// _exit(exit_status). A SIGBUS anywhere else keeps the default action (a crash). Calling it again
+// replaces the texts.
+void install_mapped_file_fault_handler(const std::string& before, const std::string& after,
+                                       int exit_status);
 
 }  // namespace mf

@@ -395,3 +395,57 @@ def test_resume_verifies_within_max_memory(tmp_path):
     assert "resuming: " in err and " 0 of " not in err, err
     grew_mib = (resume_rss - plan_rss) / 1024
     assert grew_mib < 32, f"resuming took {grew_mib:.0f} MiB more than planning: a whole tensor read at once?"
+
+
+# --- inputs changed by another process during the merge ---------------------------------------------------
+
+def copy_with_own_b(recipe: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """The workload's recipe with input b copied to tmp_path (a test may damage it): (recipe, b's weights)."""
+    models = recipe.parent
+    shutil.copytree(models / "b", tmp_path / "b")
+    own = tmp_path / "recipe.yml"
+    own.write_text(recipe.read_text().replace(f"model: {models}/b\n", f"model: {tmp_path / 'b'}\n"))
+    assert str(tmp_path / "b") in own.read_text()
+    return own, tmp_path / "b" / "model.safetensors"
+
+
+def check_input_changed_error(rc: int, err: str, out: Path, weights: Path) -> None:
+    assert rc == 4, f"exit {rc}\n{err}"
+    lines = [l for l in err.splitlines() if l.strip() and not l.startswith("progress:")]
+    assert lines and lines[0].startswith("mergeforge: invalid file: "), err
+    assert len(lines) <= 5, err
+    assert str(weights) in err and "--resume" in err, err
+    assert partial_dir(out).is_dir() and (partial_dir(out) / "tensors.journal").is_file(), \
+        "the partial merge must be kept"
+    assert not out.exists()
+
+
+def test_input_truncated_during_the_merge_is_an_error_naming_it(workload, tmp_path):
+    """Inputs are read through memory mappings: a file another process truncates under the merge would end
+    it with SIGBUS. It ends with a message naming the file instead (exit 4), the partial merge kept."""
+    recipe, _, _ = workload
+    recipe, weights = copy_with_own_b(recipe, tmp_path)
+    out = tmp_path / "out"
+    merge = StalledMerge(merge_cmd(recipe, out)[:-1])  # without -q: it stops at its first progress line
+    header = 8 + int.from_bytes(weights.read_bytes()[:8], "little")
+    os.truncate(weights, header + 4096)
+    rc, err = merge.release()
+    check_input_changed_error(rc, err, out, weights)
+    assert "truncated" in err, err
+
+
+def test_input_rewritten_in_place_during_the_merge_is_an_error_naming_it(workload, tmp_path):
+    """An input rewritten in place keeps its size: the merge would mix old and new contents. Each input's
+    identity (device, inode, size, mtime) is checked again before publishing."""
+    recipe, _, _ = workload
+    recipe, weights = copy_with_own_b(recipe, tmp_path)
+    out = tmp_path / "out"
+    merge = StalledMerge(merge_cmd(recipe, out)[:-1])
+    with open(weights, "r+b") as f:
+        f.seek(-64, os.SEEK_END)
+        f.write(bytes(64))
+    st = weights.stat()
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    rc, err = merge.release()
+    check_input_changed_error(rc, err, out, weights)
+    assert "changed while the merge read it" in err, err
