@@ -13,17 +13,22 @@
 #include <span>
 #include <string>
 
+#include "io/byte_reader.hpp"
+
 namespace mf {
 
-class MappedFile {
+class MappedFile : public ByteReader {
  public:
   // Throws Error(ErrorCode::InvalidFile) naming `path` when it cannot be opened or mapped.
   explicit MappedFile(std::string path);
-  ~MappedFile();
+  ~MappedFile() override;
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
 
   const std::string& path() const { return path_; }
+  const std::string& label() const override { return path_; }
+  uint64_t size() const override { return size_; }
+  std::span<const uint8_t> mapping() const override { return bytes(); }
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
   // Tell the kernel a range is no longer needed (its pages are cache, not heap; this frees them
   // early).

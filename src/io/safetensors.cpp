@@ -286,6 +286,22 @@ SafetensorsHeader parse_safetensors(std::span<const uint8_t> file, std::string_v
   return parse_safetensors_header(file, file.size(), file_label);
 }
 
+SafetensorsHeader read_safetensors_header(const ByteReader& reader) {
+  const uint64_t size = reader.size();
+  if (size < 8) return parse_safetensors_header({}, size, reader.label());  // names the short file
+  std::vector<uint8_t> buffer;
+  const std::span<const uint8_t> length = reader.view(0, 8, buffer);
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | length[size_t(i)];
+  // Too long, or past the end: the parser says which, from the length alone.
+  if (header_len > kMaxHeaderBytes || header_len > size - 8)
+    return parse_safetensors_header(std::vector<uint8_t>(length.begin(), length.end()), size,
+                                    reader.label());
+  std::vector<uint8_t> header_buffer;
+  return parse_safetensors_header(reader.view(0, 8 + header_len, header_buffer), size,
+                                  reader.label());
+}
+
 SafetensorsLayout layout_safetensors(std::span<const TensorDecl> tensors,
                                      const std::map<std::string, std::string>& metadata) {
   // The header is assembled piece by piece: nlohmann's ordered_json looks keys up linearly, which

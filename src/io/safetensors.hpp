@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/dtype.hpp"
+#include "io/byte_reader.hpp"
 
 namespace mf {
 
@@ -45,6 +46,10 @@ SafetensorsHeader parse_safetensors(std::span<const uint8_t> file, std::string_v
 // size.
 SafetensorsHeader parse_safetensors_header(std::span<const uint8_t> prefix, uint64_t file_size,
                                            std::string_view file_label);
+
+// Same checks, reading only the 8-byte length and the header through `reader` (a mapping, memory,
+// a range request): never the tensor data.
+SafetensorsHeader read_safetensors_header(const ByteReader& reader);
 
 // A planned output file: tensors in the given order, data offsets contiguous in that order, the
 // header ("__metadata__" first, left out when empty) serialised and padded with spaces to a

@@ -57,7 +57,7 @@ std::unique_ptr<SafetensorsDirSource> SafetensorsDirSource::open(const std::stri
 
   auto add_file = [&](const fs::path& path) {
     source->files_.push_back(std::make_unique<MappedFile>(path.string()));
-    headers.push_back(parse_safetensors(source->files_.back()->bytes(), path.string()));
+    headers.push_back(read_safetensors_header(*source->files_.back()));
   };
 
   fs::path index_path = root / "model.safetensors.index.json";
