@@ -6,8 +6,13 @@
 // Quantiles are the sorted values at index floor(q (m - 1)), found with selection (O(m)) instead
 // of a sort. Above kSampleSize elements they come from kSampleSize elements drawn uniformly with
 // replacement from the counter-based generator: the same statistics as MergeKit's torch draw, not
-// the same bits. The threshold is computed in T from the quartiles in T, as MergeKit does, so the
-// comparison at the cut agrees with it.
+// the same bits. Importances, quartiles and threshold are float64 whatever T, in MergeKit's order
+// (|x - b| * KL, then median + 1.5 * (q3 - q1), then importance >= threshold), as in MergeKit's
+// float64 run. With bfloat16 deltas in small ratios, importances often equal the threshold in real
+// numbers; where float64 keeps the tie whatever the row's KL (a first quartile and median of 0 in
+// a one-row tensor, say) the element is kept as MergeKit keeps it, where rounding float32 values
+// separately could drop it. Where the tie's float64 rounding depends on the KL's last bits, which
+// differ from torch's (a sum of cancelling terms), either side can result, as in MergeKit.
 #include <algorithm>
 #include <array>
 #include <cassert>
@@ -122,26 +127,25 @@ class ArceeFusion : public MethodWithKernel<ArceeFusion> {
     std::vector<double> scratch(2 * length);
     for (size_t r = 0; r < rows; ++r)
       divergence[r] = row_divergence(x + r * length, b + r * length, length, scratch);
-    // The delta in T, as MergeKit forms it; the product rounded once.
+    // |x - b| times the row's divergence, both formed in double as MergeKit's float64 run forms
+    // them (the delta of two bfloat16 values is exact there).
     const auto importance = [&](size_t e) {
-      const T delta = x[e] - b[e];
-      return T(double(std::abs(delta)) * divergence[e / length]);
+      return std::abs(double(x[e]) - double(b[e])) * divergence[e / length];
     };
 
-    std::array<T, 3> q;
+    std::array<double, 3> q;
     if (n <= kSampleSize) {
-      // `out` is free until the result is written: it holds the importances while they are
-      // permuted.
-      for (size_t e = 0; e < n; ++e) args.out[e] = importance(e);
-      q = quartiles(std::span<T>(args.out, n));
+      std::vector<double> importances(n);
+      for (size_t e = 0; e < n; ++e) importances[e] = importance(e);
+      q = quartiles(std::span<double>(importances));
     } else {
       std::vector<size_t> indices(kSampleSize);
       sample_indices(args.seed, n, indices);
-      std::vector<T> sample(kSampleSize);
+      std::vector<double> sample(kSampleSize);
       for (size_t j = 0; j < kSampleSize; ++j) sample[j] = importance(indices[j]);
-      q = quartiles(std::span<T>(sample));
+      q = quartiles(std::span<double>(sample));
     }
-    const T threshold = q[1] + T(1.5) * (q[2] - q[0]);
+    const double threshold = q[1] + 1.5 * (q[2] - q[0]);
 
     for (size_t e = 0; e < n; ++e)
       args.out[e] = importance(e) >= threshold ? b[e] + (x[e] - b[e]) : b[e];

@@ -121,6 +121,35 @@ TYPED_TEST(ArceeFusion, OneElementAndSingleInput) {
   EXPECT_EQ(single.run(method("arcee_fusion")), single.inputs[0]);
 }
 
+TYPED_TEST(ArceeFusion, ImportancesEqualToTheThresholdAreKeptAsInFloat64) {
+  using T = TypeParam;
+  // A 32-element norm vector of bfloat16 values (multiples of 2^-7 in [1, 2)). The deltas: 16
+  // zeros, 12 of magnitude a = 2^-6, 2 of 1.5a (elements 13 and 19) and 2 of 2a (elements 3 and
+  // 26). One row, one KL K: sorted importances at floor(q * 31) = 7, 15, 23 give q1 = median = 0
+  // and q3 = aK, threshold 1.5 aK, which the importances 1.5a K of elements 13 and 19 equal in
+  // float64 (aK is exact, so both round 1.5 aK once). Rounded to float32 separately, importance
+  // and threshold fall on different sides here and only elements 3 and 26 were kept.
+  // The selection {3, 13, 19, 26} is MergeKit 0.1.5's: in Python, with b and x below as float64
+  // tensors, DynamicThresholdFusion().compute_fusion_mask(_compute_importance(x, b)) from
+  // mergekit.merge_methods.arcee_fusion.
+  const std::vector<double> b = {
+      1.2265625, 1.3671875, 1.375,     1.125,     1.1875,    1.703125, 1.0390625, 1.078125,
+      1.1328125, 1.2421875, 1.5,       1.203125,  1.3984375, 1.640625, 1.0234375, 1.453125,
+      1.484375,  1.453125,  1.3828125, 1.4921875, 1.5703125, 1.1875,   1.3984375, 1.0859375,
+      1.484375,  1.2265625, 1.7578125, 1.015625,  1.6953125, 1.265625, 1.515625,  1.40625};
+  const std::vector<double> x = {
+      1.2421875, 1.3828125, 1.375,     1.15625,  1.1875,    1.703125,  1.0390625, 1.09375,
+      1.1328125, 1.2265625, 1.5,       1.203125, 1.4140625, 1.6640625, 1.0234375, 1.453125,
+      1.46875,   1.453125,  1.3671875, 1.46875,  1.5703125, 1.171875,  1.4140625, 1.0859375,
+      1.5,       1.2109375, 1.7890625, 1.0,      1.6953125, 1.265625,  1.515625,  1.40625};
+  std::vector<double> expected = b;
+  for (size_t e : {3u, 13u, 19u, 26u}) expected[e] = x[e];
+  MergeCall<T> call;
+  call.inputs = {cast<T>(b), cast<T>(x)};
+  call.base = 0;
+  EXPECT_EQ(call.run(method("arcee_fusion")), cast<T>(expected));
+}
+
 // Random rows with different scales of change; `rows` x `length` elements.
 template <class T>
 MergeCall<T> random_case(size_t rows, size_t length, unsigned seed) {

@@ -311,7 +311,7 @@ def selection_inputs_from_recipe(recipe: Mapping[str, Any]) -> SelectionInputs:
             continue
         params = entry.get("parameters") or {}
         models.append((Path(p), param(params, "density", 1.0), param(params, "gamma", 0.01),
-                       param(params, "weight", None)))
+                       param(params, "weight", 1.0 if recipe["merge_method"] == "arcee_fusion" else None)))
     return SelectionInputs(recipe["merge_method"], Path(base), models)
 
 
@@ -320,13 +320,43 @@ def selection_inputs_from_recipe(recipe: Mapping[str, Any]) -> SelectionInputs:
 VOTE_TIE_RTOL = 1e-6
 
 
+# relative error of a row's KL divergence in arcee_fusion (a sum of cancelling terms: float64
+# implementations differ by about 1e-12), and how many perturbations of it are tried
+FUSION_KL_RTOL = 1e-11
+FUSION_KL_TRIALS = 32
+
+
+def ambiguous_fusion(base: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """arcee_fusion elements whose selection (exact quantiles) changes when the rows' KL
+    divergences move within their rounding error: importances at the threshold up to rounding.
+    bf16 deltas in small ratios tie with it exactly in real numbers; where float64 keeps the tie
+    whatever the divergence (a first quartile and median of 0, say) the element is not ambiguous."""
+    b, x = base.to(torch.float64), x.to(torch.float64)
+    if b.numel() == 0 or b.numel() > 1_000_000:
+        return torch.zeros(b.numel(), dtype=torch.bool)
+    p, q = torch.softmax(x, -1) + 1e-8, torch.softmax(b, -1) + 1e-8
+    kl = (p * torch.log(p / q)).sum(-1, keepdim=True)
+    gen = torch.Generator().manual_seed(0)
+    kept = []
+    for trial in range(FUSION_KL_TRIALS):
+        noise = 2 * torch.rand(kl.shape, generator=gen, dtype=torch.float64) - 1
+        imp = ((x - b).abs() * (kl if trial == 0 else kl * (1 + FUSION_KL_RTOL * noise))).flatten()
+        s, m = torch.sort(imp).values, imp.numel()
+        kept.append(imp >= s[(m - 1) // 2] + 1.5 * (s[3 * (m - 1) // 4] - s[(m - 1) // 4]))
+    kept = torch.stack(kept)
+    return kept.any(0) & ~kept.all(0)
+
+
 def ambiguous_selection(method: str, base: torch.Tensor,
                         inputs: list[tuple[torch.Tensor, float, float, float]]) -> torch.Tensor:
     """Elements whose result depends on how ties are broken.
 
     Selection: equal magnitudes straddling a cut in some input's task vector (a kept zero
     changes nothing, so ties at zero do not count). Election (methods with a sign vote):
-    sum_i w_i d_i of the kept deltas is zero up to the representation of the weights."""
+    sum_i w_i d_i of the kept deltas is zero up to the representation of the weights.
+    arcee_fusion: importances at the threshold (ambiguous_fusion)."""
+    if method == "arcee_fusion":  # a tensor the other model lacks is passed through
+        return ambiguous_fusion(base, inputs[0][0]) if inputs else torch.zeros(base.numel(), dtype=torch.bool)
     b = base.to(torch.float64).flatten()
     amb = torch.zeros(b.numel(), dtype=torch.bool)
     vote = torch.zeros_like(b)
@@ -481,6 +511,9 @@ def compare_tensor(name: str, ours: torch.Tensor, theirs: torch.Tensor, policy: 
             ok = False
             details.append(f"agreement with MergeKit within 1 ulp on unambiguous elements {agree:.4f} "
                            f"< {TIE_AGREEMENT}")
+    elif tie_mask is not None:  # arcee_fusion: importances at the threshold up to rounding
+        keep = ~tie_mask
+        details.append(f"ambiguous={int(tie_mask.sum())}")
     eo, et, uk = err_o[keep], err_t[keep], u[keep]
     tot_o, tot_t = float(eo.sum()), float(et.sum())
     max_o = float(eo.max()) if eo.numel() else 0.0

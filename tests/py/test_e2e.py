@@ -319,7 +319,7 @@ def compare_case(case: Case, recipe_text: str, recipe_path: Path, mergeforge_bin
                             f"{policy.compute}; {m} holds {sorted(dts)}", pytrace=False)
         ref = mergekit_runner.run_mergekit_reference(mk_text, options, cache_dir, salt, lenient)
     selection = None
-    if policy.kind == "ref" and policy.ties:
+    if policy.kind == "ref" and (policy.ties or policy.method == "arcee_fusion"):
         try:
             selection = compare.selection_inputs_from_recipe(recipe)
         except ValueError as e:
