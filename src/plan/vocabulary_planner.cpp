@@ -79,7 +79,12 @@ std::optional<size_t> VocabularyPlanner::find_model(const ModelRef& ref) const {
 
 const TokenizerFiles& VocabularyPlanner::files(size_t model) {
   if (files_.size() < plan_.models.size()) files_.resize(plan_.models.size());
-  if (!files_[model]) files_[model] = read_tokenizer_files(plan_.models[model].source->directory());
+  if (!files_[model]) {
+    const ModelSource& source = *plan_.models[model].source;
+    files_[model] =
+        read_tokenizer_files(source.directory().empty() ? source.label() : source.directory(),
+                             [&](std::string_view name) { return source.side_file(name); });
+  }
   return *files_[model];
 }
 
@@ -136,7 +141,8 @@ void VocabularyPlanner::prepare() {
         if (!fs::is_directory(setting.model->path))
           fail(ErrorCode::InvalidConfig, "{}: tokenizer source `{}` is not a local directory",
                config_.where(setting.model->mark), setting.model->text);
-        source_files_ = read_tokenizer_files(setting.model->path);
+        source_files_ =
+            read_tokenizer_files(setting.model->path, directory_files(setting.model->path));
         src = &*source_files_;
       }
       if (!src->json) {

@@ -11,9 +11,8 @@ namespace mf {
 
 namespace {
 
-nlohmann::json read_json_object(const fs::path& path) {
-  std::string label = path.string();
-  nlohmann::json j = parse_json_text(read_text_file(label), label);
+nlohmann::json json_object(const std::string& text, const std::string& label) {
+  nlohmann::json j = parse_json_text(text, label);
   if (!j.is_object()) fail(ErrorCode::InvalidFile, "{}: not a JSON object", label);
   return j;
 }
@@ -32,21 +31,27 @@ bool is_special_key(const std::string& key) {
 
 }  // namespace
 
-TokenizerFiles read_tokenizer_files(const std::string& dir) {
+SideFileReader directory_files(const std::string& dir) {
+  return [dir](std::string_view name) -> std::optional<std::string> {
+    const fs::path path = fs::path(dir) / std::string(name);
+    if (!fs::exists(path)) return std::nullopt;
+    return read_text_file(path.string());
+  };
+}
+
+TokenizerFiles read_tokenizer_files(const std::string& dir, const SideFileReader& read) {
   TokenizerFiles f;
   f.dir = dir;
-  fs::path d(dir);
-  if (fs::exists(d / "tokenizer.json")) {
-    std::string path = (d / "tokenizer.json").string();
-    f.json = TokenizerJson::parse(read_text_file(path), path);
-  }
-  f.has_sentencepiece = fs::exists(d / "tokenizer.model");
-  if (fs::exists(d / "tokenizer_config.json"))
-    f.config = read_json_object(d / "tokenizer_config.json");
-  if (fs::exists(d / "special_tokens_map.json"))
-    f.special_tokens_map = read_json_object(d / "special_tokens_map.json");
-  if (fs::exists(d / "chat_template.jinja")) {
-    f.chat_template = read_text_file((d / "chat_template.jinja").string());
+  const auto label = [&](const char* name) { return (fs::path(dir) / name).string(); };
+  if (auto text = read("tokenizer.json"))
+    f.json = TokenizerJson::parse(*text, label("tokenizer.json"));
+  f.has_sentencepiece = read("tokenizer.model").has_value();
+  if (auto text = read("tokenizer_config.json"))
+    f.config = json_object(*text, label("tokenizer_config.json"));
+  if (auto text = read("special_tokens_map.json"))
+    f.special_tokens_map = json_object(*text, label("special_tokens_map.json"));
+  if (auto text = read("chat_template.jinja")) {
+    f.chat_template = std::move(*text);
   } else if (f.config.contains("chat_template")) {
     const auto& t = f.config["chat_template"];
     if (t.is_string()) {

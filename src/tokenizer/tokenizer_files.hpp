@@ -4,9 +4,11 @@
 // that way.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tokenizer/tokenizer_json.hpp"
@@ -30,7 +32,13 @@ struct TokenizerFiles {
 // (InvalidFile, naming the file) when one exists but is not valid: tokenizer.json (see
 // TokenizerJson::parse), tokenizer_config.json or special_tokens_map.json that is not a JSON
 // object.
-TokenizerFiles read_tokenizer_files(const std::string& dir);
+// `read` returns a side file's content by name, or nullopt when the model has none
+// (ModelSource::side_file); `dir` names the files in messages.
+using SideFileReader = std::function<std::optional<std::string>(std::string_view name)>;
+TokenizerFiles read_tokenizer_files(const std::string& dir, const SideFileReader& read);
+// The files of a directory that holds only a tokenizer (a `tokenizer_source` outside the recipe's
+// models).
+SideFileReader directory_files(const std::string& dir);
 
 // tokenizer_config.json for a tokenizer written fresh from `source`: its settings, with the entries
 // of special_tokens_map.json it lacks folded in; without `chat_template` (written to
