@@ -76,13 +76,47 @@ std::string json_error_text(const nlohmann::json::exception& e) {
     size_t close = text.find("] ");
     if (close != std::string_view::npos) text.remove_prefix(close + 2);
   }
-  return std::string(text);
+  // Its "last read" quotes the input up to the failing byte, which can end inside a UTF-8 sequence.
+  return escape_for_message(text);
 }
+
+namespace {
+
+// The offset of the first `[` or `{` nested more than `limit` deep, outside strings; nullopt when
+// there is none. nlohmann parses without recursion, but copies, compares and dumps a document
+// recursively: 200000 nested lists in a tokenizer.json's normalizer overflowed the stack when the
+// merged tokenizer was written.
+std::optional<size_t> nested_deeper_than(std::string_view text, size_t limit) {
+  size_t depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return i;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
 
 nlohmann::json parse_json_text(std::string_view text, std::string_view file_label) {
   if (auto bad = find_invalid_utf8(text)) {
     fail(ErrorCode::InvalidFile, "{}: not valid UTF-8 (byte {:#04x} at offset {})", file_label,
          uint8_t(text[*bad]), *bad);
+  }
+  if (auto deep = nested_deeper_than(text, kMaxJsonDepth)) {
+    fail(ErrorCode::InvalidFile, "{}: lists and objects nested more than {} deep (offset {})",
+         file_label, kMaxJsonDepth, *deep);
   }
   try {
     return nlohmann::json::parse(text);

@@ -22,8 +22,11 @@ std::string escape_for_message(std::string_view text);
 // nlohmann's exception text without its "[json.exception.parse_error.101] " prefix.
 std::string json_error_text(const nlohmann::json::exception& e);
 
+// Documents nesting lists and objects deeper than this are refused (real files nest a few levels).
+inline constexpr size_t kMaxJsonDepth = 512;
+
 // Parses a whole JSON document. Fails (InvalidFile, message starting with `file_label`) on invalid
-// UTF-8 or invalid JSON.
+// UTF-8, invalid JSON, or nesting deeper than kMaxJsonDepth.
 nlohmann::json parse_json_text(std::string_view text, std::string_view file_label);
 
 // Reads a whole (small) file. Fails (InvalidFile, naming `path`) when it cannot be read.
