@@ -121,9 +121,97 @@ name: demo
     write(t, "syntax_error.yml", "merge_method: linear\nmodels:\n  - model: a\n    parameters: weight: 0.5\n")
 
 
+def added(token_id, content, special=True, **options):
+    entry = {"id": token_id, "content": content, "single_word": False, "lstrip": False, "rstrip": False,
+             "normalized": not special, "special": special}
+    entry.update(options)
+    return entry
+
+
+def tokenizer(model, added_tokens=(), **sections):
+    doc = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": list(added_tokens),
+           "normalizer": None, "pre_tokenizer": None, "post_processor": None, "decoder": None}
+    doc.update(sections)
+    doc["model"] = model
+    return json.dumps(doc, indent=2, ensure_ascii=False)
+
+
+def tokenizer_seeds():
+    """tokenizer.json as the `tokenizers` library writes it: BPE (byte-level with string merges, Metaspace with
+    pair merges and byte fallback, a continuing-subword prefix), WordPiece, WordLevel, Unigram, an old file
+    without `model.type`, and near misses."""
+    t = "fuzz_tokenizer_json"
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+    vocab = {"!": 0, "a": 1, "b": 2, "c": 3, "\u0120": 4, "ab": 5, "abc": 6, "\u0120a": 7, "\u0120ab": 8}
+    write(t, "bpe_byte_level.json", tokenizer(
+        {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
+         "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+         "vocab": vocab, "merges": ["a b", "ab c", "\u0120 a", "\u0120a b"]},
+        [added(9, "<|endoftext|>"), added(10, "<|im_start|>"), added(11, "<|im_end|>")],
+        pre_tokenizer=byte_level, decoder=byte_level,
+        post_processor={"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False,
+                        "use_regex": True}))
+    metaspace = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False}
+    pieces = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(4)] + [
+        "\u2581", "h", "i", "\u2581h", "\u2581hi", "\u4e2d", "\U0001f600"]
+    write(t, "bpe_metaspace_byte_fallback.json", tokenizer(
+        {"type": "BPE", "dropout": None, "unk_token": "<unk>", "continuing_subword_prefix": None,
+         "end_of_word_suffix": None, "fuse_unk": True, "byte_fallback": True, "ignore_merges": False,
+         "vocab": {p: i for i, p in enumerate(pieces)},
+         "merges": [["\u2581", "h"], ["\u2581h", "i"]]},
+        [added(0, "<unk>"), added(1, "<s>"), added(2, "</s>"), added(14, "<pad>", lstrip=True),
+         added(15, " word", special=False, single_word=True, rstrip=True)],
+        normalizer={"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u2581"},
+                                                        {"type": "Replace", "pattern": {"String": " "},
+                                                         "content": "\u2581"}]},
+        pre_tokenizer=metaspace, decoder={"type": "Sequence", "decoders": [
+            {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "}, {"type": "ByteFallback"},
+            {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+        post_processor={"type": "TemplateProcessing",
+                        "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                                   {"Sequence": {"id": "A", "type_id": 0}}],
+                        "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+                        "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}}))
+    write(t, "bpe_subword_prefix.json", tokenizer(
+        {"type": "BPE", "continuing_subword_prefix": "##", "end_of_word_suffix": "</w>",
+         "vocab": {"[UNK]": 0, "x": 1, "##y": 2, "xy": 3, "##z": 4, "xyz": 5},
+         "merges": ["x ##y", "xy ##z", "not a merge", ["x"]]}, [added(0, "[UNK]"), added(7, "[MASK]")]))
+    write(t, "wordpiece_bert.json", tokenizer(
+        {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+         "max_input_chars_per_word": 100,
+         "vocab": {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4, "the": 5, "##s": 6}},
+        [added(i, c) for i, c in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])],
+        normalizer={"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
+                    "strip_accents": None, "lowercase": True},
+        pre_tokenizer={"type": "BertPreTokenizer"},
+        post_processor={"type": "BertProcessing", "sep": ["[SEP]", 3], "cls": ["[CLS]", 2]},
+        decoder={"type": "WordPiece", "prefix": "##", "cleanup": True}))
+    write(t, "wordlevel.json", tokenizer(
+        {"type": "WordLevel", "vocab": {"[UNK]": 0, "hello": 1, "world": 2, "": 3}, "unk_token": "[UNK]"},
+        [added(0, "[UNK]"), added(4, "", special=False)], pre_tokenizer={"type": "Whitespace"}))
+    write(t, "unigram.json", tokenizer(
+        {"type": "Unigram", "unk_id": 0, "byte_fallback": False,
+         "vocab": [["<unk>", 0.0], ["\u2581a", -1.5], ["b", -2.25], ["\u2581", -3.0], ["b", -9.5]]},
+        [added(0, "<unk>"), added(5, "<mask>", lstrip=True)], pre_tokenizer=metaspace))
+    write(t, "old_without_type.json", json.dumps(
+        {"added_tokens": None, "model": {"vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}}))
+    example = REPO / "examples/models/tiny-base/tokenizer.json"
+    if example.exists() and example.stat().st_size <= 64 * 1024:
+        write(t, "example_tiny_base.json", example.read_bytes())
+    # Near misses: two tokens with one id, an added token without an id, an id past the limit, a model
+    # type it does not read, invalid UTF-8.
+    write(t, "duplicate_id.json", json.dumps({"model": {"type": "BPE", "vocab": {"a": 0, "b": 0}, "merges": []}}))
+    write(t, "added_without_id.json", json.dumps({"added_tokens": [{"content": "<s>"}],
+                                                  "model": {"type": "WordLevel", "vocab": {}}}))
+    write(t, "id_too_large.json", json.dumps({"model": {"type": "WordPiece", "vocab": {"a": 16777216}}}))
+    write(t, "unsupported_type.json", json.dumps({"model": {"type": "CharLevel", "vocab": {"a": 0}}}))
+    write(t, "bad_utf8.json", b'{"model": {"type": "BPE", "vocab": {"\xc3\x28": 0}, "merges": []}}')
+
+
 if __name__ == "__main__":
     safetensors_seeds()
     index_config_seeds()
     recipe_seeds()
+    tokenizer_seeds()
     for d in sorted(CORPUS.iterdir()):
         print(d.name, len(list(d.iterdir())), "files")

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(fuzz_safetensors fuzz_index_config fuzz_recipe)
+((${#targets[@]})) || targets=(fuzz_safetensors fuzz_index_config fuzz_recipe fuzz_tokenizer_json)
 
 CXX=${FUZZ_CXX:-$(command -v clang++ || command -v clang++-14 || true)}
 if [ -z "$CXX" ]; then
@@ -26,6 +26,7 @@ cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]}"
 dict_for() {
   case "$1" in
     fuzz_recipe) echo fuzz/yaml.dict ;;
+    fuzz_tokenizer_json) echo fuzz/tokenizer.dict ;;
     *) echo fuzz/json.dict ;;
   esac
 }
