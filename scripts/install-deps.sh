@@ -20,6 +20,8 @@ done
 
 apt_packages=(g++ cmake ninja-build pkg-config libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev clang-format libhwy-dev)
+# The crash-safety tests watch a merge's syncs and renames with strace and its peak memory with GNU time.
+((want_test)) && apt_packages+=(strace time)
 ((want_bench)) && apt_packages+=(libbenchmark-dev)
 # Debian 12's clang is clang 14; libFuzzer and the sanitizer runtimes are in libclang-rt-14-dev.
 ((want_fuzz)) && apt_packages+=(clang libclang-rt-14-dev)

@@ -98,7 +98,7 @@ std::vector<std::string> input_directories(const MergePlan& plan) {
 
 void OutputWriter::finish() {
   try {
-    check_mapped_files_unchanged();
+    for (const PlannedModel& m : plan_.models) m.source->check_unchanged();
   } catch (const Error& e) {
     keep_partial();
     fail(e.code(),

@@ -40,14 +40,17 @@ std::vector<std::string> input_directories(const MergePlan& plan);
 class OutputWriter : public SafetensorsSink {
  public:
   OutputWriter(const MergePlan& plan, std::string out_dir, OutputOptions options)
-      : SafetensorsSink(out_dir, safetensors_output(plan, out_dir, options)) {}
-  // Checks that no input file changed while the merge read it (check_mapped_files_unchanged: an
+      : SafetensorsSink(out_dir, safetensors_output(plan, out_dir, options)), plan_(plan) {}
+  // Checks that no input file changed while the merge read it (ModelSource::check_unchanged: an
   // Error(InvalidFile) naming it, the partial merge kept), then publishes
   // (SafetensorsSink::finish).
   void finish();
   // From now on an input file truncated under the merge ends the process with a message naming it,
   // the partial merge kept for --resume and the exit status of InvalidFile, not with SIGBUS.
   void exit_on_input_fault() const;
+
+ private:
+  const MergePlan& plan_;
 };
 
 }  // namespace mf

@@ -96,11 +96,6 @@ extern "C" void on_bus_error(int sig, siginfo_t* info, void*) {
 
 }  // namespace
 
-void check_mapped_files_unchanged() {
-  for (const auto& slot : g_live)
-    if (const MappedFile* file = slot.load(std::memory_order_acquire)) file->check_unchanged();
-}
-
 void install_mapped_file_fault_handler(const std::string& before, const std::string& after,
                                        int exit_status) {
   // The previous texts are leaked, not freed: a handler running on another thread may be reading

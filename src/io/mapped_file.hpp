@@ -57,10 +57,6 @@ class MappedFile : public ByteReader {
   int fd_ = -1;
 };
 
-// check_unchanged() of every MappedFile alive in the process (in the command: the merge's inputs).
-// Not while another thread may destroy a MappedFile.
-void check_mapped_files_unchanged();
-
 // Handles SIGBUS raised by a read from a live MappedFile whose file shrank under it: writes one
 // line, `before` + the file's path + `after`, to stderr with write(2) and ends the process with
 // _exit(exit_status). A SIGBUS anywhere else keeps the default action (a crash). Calling it again

@@ -70,6 +70,10 @@ class ModelSource {
   // A text that changes whenever the model's files change (paths, sizes, mtimes): part of the
   // fingerprint a partial merge must match to be resumed.
   virtual std::string identity() const = 0;
+  // Throws Error(InvalidFile) naming the file when one the source reads changed since it was
+  // opened (replaced, resized, rewritten): checked before an output is published, since a merge
+  // that read a file being rewritten may have mixed two versions of it.
+  virtual void check_unchanged() const {}
 };
 
 }  // namespace mf

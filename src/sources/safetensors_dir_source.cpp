@@ -165,6 +165,10 @@ std::optional<std::string> SafetensorsDirSource::side_file(std::string_view name
   return read_text_file(path.string());
 }
 
+void SafetensorsDirSource::check_unchanged() const {
+  for (const auto& file : files_) file->check_unchanged();
+}
+
 std::string SafetensorsDirSource::identity() const {
   // The files a merge reads: weights, config and tokenizer files, each with its size and mtime.
   std::string text;

@@ -35,6 +35,7 @@ class SafetensorsDirSource : public ModelSource {
 
   std::optional<std::string> side_file(std::string_view name) const override;
   std::string identity() const override;
+  void check_unchanged() const override;
 
  private:
   struct Tensor {
