@@ -1,19 +1,17 @@
 #include "io/mapped_file.hpp"
 
 #include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
-#include <csignal>
 #include <cstring>
 #include <system_error>
 
 #include "core/error.hpp"
+#include "core/platform.hpp"
 
 namespace mf {
 
@@ -21,11 +19,6 @@ namespace {
 
 std::string errno_text(int error) {
   return std::error_code(error, std::generic_category()).message();
-}
-
-uint64_t page_size() {
-  static const uint64_t size = uint64_t(::sysconf(_SC_PAGESIZE));
-  return size;
 }
 
 // The live mappings, for the SIGBUS handler: a slot holds a MappedFile from its mapping to its
@@ -68,30 +61,24 @@ void write_stderr(const char* text, size_t n) {
   }
 }
 
-extern "C" void on_bus_error(int sig, siginfo_t* info, void*) {
-  const auto at = reinterpret_cast<uintptr_t>(info->si_addr);
+// Names the file a faulting address belongs to and ends the process; an address of no live
+// mapping returns, and the fault takes its default action.
+void name_faulting_file(const void* address) {
+  const auto at = reinterpret_cast<uintptr_t>(address);
   const FaultText* text = g_fault_text.load();
-  if (text != nullptr && info->si_code != SI_USER) {
-    for (const auto& slot : g_live) {
-      const MappedFile* file = slot.load(std::memory_order_acquire);
-      if (file == nullptr) continue;
-      const auto base = reinterpret_cast<uintptr_t>(file->bytes().data());
-      if (at < base || at - base >= file->bytes().size()) continue;
-      const std::string& path = file->path();
-      write_stderr(text->before.data(), text->before.size());
-      write_stderr(path.data(), path.size());
-      write_stderr(text->after.data(), text->after.size());
-      write_stderr("\n", 1);
-      ::_exit(text->status);
-    }
+  if (text == nullptr) return;
+  for (const auto& slot : g_live) {
+    const MappedFile* file = slot.load(std::memory_order_acquire);
+    if (file == nullptr) continue;
+    const auto base = reinterpret_cast<uintptr_t>(file->bytes().data());
+    if (at < base || at - base >= file->bytes().size()) continue;
+    const std::string& path = file->path();
+    write_stderr(text->before.data(), text->before.size());
+    write_stderr(path.data(), path.size());
+    write_stderr(text->after.data(), text->after.size());
+    write_stderr("\n", 1);
+    ::_exit(text->status);
   }
-  // Not a mapped input: the default action, once the faulting access runs again (or now, when the
-  // signal was sent).
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  ::sigemptyset(&dfl.sa_mask);
-  ::sigaction(sig, &dfl, nullptr);
-  if (info->si_code == SI_USER) ::raise(sig);
 }
 
 }  // namespace
@@ -101,39 +88,29 @@ void install_mapped_file_fault_handler(const std::string& before, const std::str
   // The previous texts are leaked, not freed: a handler running on another thread may be reading
   // them.
   g_fault_text.store(new FaultText{before, after, exit_status});
-  struct sigaction action {};
-  action.sa_sigaction = on_bus_error;
-  action.sa_flags = SA_SIGINFO;
-  ::sigemptyset(&action.sa_mask);
-  ::sigaction(SIGBUS, &action, nullptr);
+  os::on_mapping_fault(name_faulting_file);
 }
 
 MappedFile::MappedFile(std::string path) : path_(std::move(path)) {
   int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail(ErrorCode::InvalidFile, "{}: cannot open: {}", path_, errno_text(errno));
 
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    int error = errno;
+  if (const int error = os::identify(fd, identity_)) {
     ::close(fd);
     fail(ErrorCode::InvalidFile, "{}: cannot stat: {}", path_, errno_text(error));
   }
-  if (!S_ISREG(st.st_mode)) {
+  if (!identity_.regular) {
     ::close(fd);
     fail(ErrorCode::InvalidFile, "{}: not a regular file", path_);
   }
-
-  identity_ = {uint64_t(st.st_dev), uint64_t(st.st_ino), uint64_t(st.st_size),
-               int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
-  size_ = size_t(st.st_size);
+  size_ = size_t(identity_.size);
   if (size_ > 0) {
-    void* data = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (data == MAP_FAILED) {
-      int error = errno;
+    int error = 0;
+    data_ = os::map_read_only(fd, size_, error);
+    if (data_ == nullptr) {
       ::close(fd);
       fail(ErrorCode::InvalidFile, "{}: cannot map {} bytes: {}", path_, size_, errno_text(error));
     }
-    data_ = static_cast<const uint8_t*>(data);
     register_mapping(this);
   }
   fd_ = fd;
@@ -142,7 +119,7 @@ MappedFile::MappedFile(std::string path) : path_(std::move(path)) {
 MappedFile::~MappedFile() {
   if (data_ != nullptr) {
     unregister_mapping(this);
-    ::munmap(const_cast<uint8_t*>(data_), size_);
+    os::unmap(data_, size_);
   }
   ::close(fd_);
 }
@@ -151,38 +128,33 @@ void MappedFile::release(uint64_t offset, uint64_t length) const {
   if (data_ == nullptr || offset >= size_) return;
   uint64_t end = offset + std::min<uint64_t>(length, size_ - offset);
   // Only whole pages inside the range: a page shared with a neighbouring tensor may still be in
-  // use. Dropping a clean page of a read-only private mapping loses nothing; a later access reads
-  // it again.
-  uint64_t page = page_size();
+  // use.
+  uint64_t page = os::page_size();
   uint64_t first = (offset + page - 1) / page * page;
   uint64_t last = end == size_ ? (end + page - 1) / page * page : end / page * page;
   if (first >= last) return;
-  ::madvise(const_cast<uint8_t*>(data_) + first, last - first, MADV_DONTNEED);
+  os::drop_mapped_pages(data_ + first, last - first);
 }
 
 void MappedFile::prefetch(uint64_t offset, uint64_t length) const {
   if (data_ == nullptr || offset >= size_) return;
   const uint64_t end = offset + std::min<uint64_t>(length, size_ - offset);
-  const uint64_t first = offset / page_size() * page_size();
+  const uint64_t first = offset / os::page_size() * os::page_size();
   // Reads the pages and maps them, so the workers neither wait for the disk nor take page faults.
-  // Kernels before 5.14 do not know MADV_POPULATE_READ: start the reads, the workers will map them.
-  if (::madvise(const_cast<uint8_t*>(data_) + first, end - first, MADV_POPULATE_READ) != 0 &&
-      errno == EINVAL)
-    ::posix_fadvise(fd_, off_t(offset), off_t(end - offset), POSIX_FADV_WILLNEED);
+  os::populate_mapped_pages(fd_, data_ + first, end - first, first);
 }
 
 void MappedFile::check_unchanged() const {
-  struct stat st {};
-  if (::stat(path_.c_str(), &st) != 0)
+  os::FileIdentity now;
+  if (const int error = os::identify(path_, now))
     fail(ErrorCode::InvalidFile, "{}: the file went away while the merge read it: {}", path_,
-         errno_text(errno));
-  const int64_t mtime = int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+         errno_text(error));
   std::string what;
-  if (uint64_t(st.st_dev) != identity_.device || uint64_t(st.st_ino) != identity_.inode)
+  if (now.device != identity_.device || now.inode != identity_.inode)
     what = "it was replaced by another file";
-  else if (uint64_t(st.st_size) != identity_.size)
-    what = fmt::format("its size went from {} to {} bytes", identity_.size, st.st_size);
-  else if (mtime != identity_.mtime_ns)
+  else if (now.size != identity_.size)
+    what = fmt::format("its size went from {} to {} bytes", identity_.size, now.size);
+  else if (now.mtime_ns != identity_.mtime_ns)
     what = "it was modified (a new modification time)";
   if (!what.empty())
     fail(ErrorCode::InvalidFile,
@@ -194,7 +166,7 @@ void MappedFile::check_unchanged() const {
 double MappedFile::resident_fraction(uint64_t offset, uint64_t length) const {
   if (data_ == nullptr || offset >= size_ || length == 0) return 0;
   constexpr uint64_t kSamples = 64;
-  const uint64_t page = page_size();
+  const uint64_t page = os::page_size();
   const uint64_t first = offset / page;
   const uint64_t pages =
       (offset + std::min<uint64_t>(length, size_ - offset) - 1) / page + 1 - first;
@@ -202,8 +174,7 @@ double MappedFile::resident_fraction(uint64_t offset, uint64_t length) const {
   uint64_t resident = 0;
   for (uint64_t s = 0; s < samples; ++s) {
     const uint64_t at = (first + s * pages / samples) * page;
-    unsigned char in_cache = 0;
-    if (::mincore(const_cast<uint8_t*>(data_) + at, 1, &in_cache) == 0) resident += in_cache & 1;
+    resident += os::page_resident(data_ + at);
   }
   return double(resident) / double(samples);
 }

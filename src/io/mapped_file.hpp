@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 
+#include "core/platform.hpp"
 #include "io/byte_reader.hpp"
 
 namespace mf {
@@ -46,11 +47,7 @@ class MappedFile : public ByteReader {
   void check_unchanged() const;
 
  private:
-  struct Identity {
-    uint64_t device = 0, inode = 0, size = 0;
-    int64_t mtime_ns = 0;
-  };
-  Identity identity_;
+  os::FileIdentity identity_;
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;

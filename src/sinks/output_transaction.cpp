@@ -14,6 +14,7 @@
 
 #include "core/checksum.hpp"
 #include "core/error.hpp"
+#include "core/platform.hpp"
 #include "sinks/sink_files.hpp"
 
 namespace fs = std::filesystem;
@@ -28,7 +29,7 @@ constexpr const char* kJournalFile = "tensors.journal";
 // Asks the kernel to write back a file's dirty pages and drop its clean ones. Advice, not a request
 // that can fail the merge: pages still under writeback stay until the next call, and file systems
 // without a page cache ignore it.
-void drop_cached(int fd) { ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED); }
+void drop_cached(int fd) { os::drop_file_cache(fd); }
 
 std::string read_small_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -119,7 +120,7 @@ void OutputTransaction::create_fresh() {
     fds_[f] = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fds_[f] < 0) io_fail("creating", path, errno);
     // Reserve the space now so a full disk shows up before the merge rather than at its end.
-    if (int err = ::posix_fallocate(fds_[f], 0, off_t(files_[f].size));
+    if (int err = os::preallocate(fds_[f], files_[f].size);
         err != 0 && err != EOPNOTSUPP && err != EINVAL)
       io_fail("reserving space", path, err);
     if (::ftruncate(fds_[f], off_t(files_[f].size)) != 0) io_fail("sizing", path, errno);
@@ -245,7 +246,7 @@ void OutputTransaction::seal() {
   fs::remove(fs::path(temp_dir_) / kFingerprintFile, rm);
   for (size_t f = 0; f < files_.size(); ++f) {
     std::string path = file_path(f);
-    if (::fsync(fds_[f]) != 0) io_fail("syncing", path, errno);
+    if (const int err = os::sync_file(fds_[f], false)) io_fail("syncing", path, err);
     if (options_.drop_cache_every != 0) drop_cached(fds_[f]);  // every page is clean now
     if (::close(fds_[f]) != 0) io_fail("closing", path, errno);
     fds_[f] = -1;
@@ -275,15 +276,14 @@ void OutputTransaction::publish() {
   if (fs::exists(fs::symlink_status(out))) {
     // An output already there is swapped with the new one in one step: the path never lacks a
     // model. The old one is then where the temporary directory was, and is removed.
-    if (::renameat2(AT_FDCWD, temp_dir_.c_str(), AT_FDCWD, out_dir_.c_str(), RENAME_EXCHANGE) ==
-        0) {
+    const int err = os::exchange_paths(temp_dir_, out_dir_);
+    if (err == 0) {
       published_ = true;
       sync_path(parent.string(), true);
       fs::remove_all(temp_dir_, ec);
       return;
     }
-    const int err = errno;
-    if (err != EINVAL && err != ENOSYS && err != ENOTSUP && err != EOPNOTSUPP)
+    if (err != ENOTSUP)
       fail(ErrorCode::Io, "{}: cannot swap the finished output into place: {}", out_dir_,
            std::strerror(err));
     // A file system without RENAME_EXCHANGE: move the old output aside first.

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "core/platform.hpp"
 
 namespace mf {
 
@@ -35,7 +36,7 @@ void write_text_file(const std::string& path, std::string_view content, bool syn
   if (fd < 0) io_fail("writing", path, errno);
   try {
     write_all(fd, content.data(), content.size(), 0, path);
-    if (sync && ::fsync(fd) != 0) io_fail("syncing", path, errno);
+    if (const int err = sync ? os::sync_file(fd, false) : 0) io_fail("syncing", path, err);
   } catch (...) {
     ::close(fd);
     throw;
@@ -46,9 +47,7 @@ void write_text_file(const std::string& path, std::string_view content, bool syn
 void sync_path(const std::string& path, bool directory) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
   if (fd < 0) io_fail("syncing", path, errno);
-  // Some file systems refuse fsync on a directory (EINVAL); there is nothing more to do there.
-  if (::fsync(fd) != 0 && !(directory && errno == EINVAL)) {
-    int err = errno;
+  if (const int err = os::sync_file(fd, directory)) {
     ::close(fd);
     io_fail("syncing", path, err);
   }
