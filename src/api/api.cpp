@@ -8,8 +8,8 @@
 #include "core/error.hpp"
 #include "exec/executor.hpp"
 #include "exec/output_writer.hpp"
-#include "sinks/output_path.hpp"
 #include "plan/merge_plan.hpp"
+#include "sinks/output_path.hpp"
 
 namespace mf {
 
@@ -146,6 +146,8 @@ MergeResult merge(const Plan& plan, const std::string& out_dir, const EventHandl
   out.write_model_card = o.write_model_card;
   out.resume = o.resume;
   out.max_memory = o.max_memory;
+  if (events)
+    out.on_note = [&events](const std::string& text) { events(Event{Event::Kind::Note, text}); };
   check_output_apart_from_inputs(out_dir, input_directories(plan.details()));
   OutputWriter writer(plan.details(), out_dir, out);
   writer.exit_on_input_fault();

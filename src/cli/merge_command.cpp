@@ -48,7 +48,7 @@ Command add_merge_command(CLI::App& app, const std::atomic<bool>& interrupted) {
                   fmt::print(stderr, "warning: {}\n", e.message);
                   break;
                 case Event::Kind::Note:
-                  if (o.verbose > 0) fmt::print(stderr, "note: {}\n", e.message);
+                  fmt::print(stderr, "note: {}\n", e.message);
                   break;
               }
             };

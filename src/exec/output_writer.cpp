@@ -80,6 +80,7 @@ SafetensorsOutput safetensors_output(const MergePlan& plan, const std::string& o
   out.side_files = side_files(plan, out_dir, options);
   out.transaction.resume = options.resume;
   out.transaction.drop_cache_every = options.drop_cache_every;
+  out.transaction.on_note = options.on_note;
   out.transaction.verify_bytes = std::min<uint64_t>(options.max_memory, uint64_t(16) << 20);
   return out;
 }

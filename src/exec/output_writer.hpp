@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "plan/merge_plan.hpp"
@@ -24,6 +25,8 @@ struct OutputOptions {
   // has this many more bytes, and wholly once synced: the inputs, which the next merge reads
   // again, keep the memory. 0: never dropped.
   uint64_t drop_cache_every = uint64_t(256) << 20;
+  // Notes for the user (a partial merge resumed or started over).
+  std::function<void(const std::string&)> on_note;
   // The working-memory budget (--max-memory): a resume reads the tensors it verifies in pieces of
   // at most this much (and at most 16 MiB, which reads as fast as any larger piece).
   uint64_t max_memory = uint64_t(1) << 30;

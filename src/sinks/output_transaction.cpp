@@ -78,13 +78,11 @@ OutputTransaction::OutputTransaction(std::string out_dir, std::string fingerprin
   if (fs::exists(temp_dir_)) {
     if (options_.resume && reopen()) return;
     if (!options_.resume)
-      fmt::print(
-          stderr,
-          "note: starting over; an interrupted merge was left in {} (--resume continues one)\n",
-          temp_dir_);
+      note(
+          fmt::format("starting over; an interrupted merge was left in {} (--resume continues one)",
+                      temp_dir_));
   } else if (options_.resume) {
-    fmt::print(stderr, "note: no partial merge to resume at {}; starting a fresh merge\n",
-               temp_dir_);
+    note(fmt::format("no partial merge to resume at {}; starting a fresh merge", temp_dir_));
   }
   try {
     create_fresh();
@@ -154,17 +152,15 @@ bool OutputTransaction::reopen() {
   try {
     auto saved = nlohmann::json::parse(read_small_file(dir / kFingerprintFile));
     if (saved.value("fingerprint", "") != fingerprint_) {
-      fmt::print(
-          stderr,
-          "note: the partial merge in {} was made from a different recipe, options or inputs; "
-          "starting over\n",
-          temp_dir_);
+      note(fmt::format(
+          "the partial merge in {} was made from a different recipe, options or inputs; "
+          "starting over",
+          temp_dir_));
       return false;
     }
   } catch (const std::exception&) {
-    fmt::print(stderr,
-               "note: the partial merge in {} has no readable resume record; starting over\n",
-               temp_dir_);
+    note(fmt::format("the partial merge in {} has no readable resume record; starting over",
+                     temp_dir_));
     return false;
   }
   for (size_t f = 0; f < files_.size(); ++f) {
@@ -177,8 +173,7 @@ bool OutputTransaction::reopen() {
               prefix == files_[f].prefix;
     if (!ok) {
       close_files();
-      fmt::print(stderr, "note: the partial merge in {} has a damaged shard; starting over\n",
-                 temp_dir_);
+      note(fmt::format("the partial merge in {} has a damaged shard; starting over", temp_dir_));
       return false;
     }
   }
@@ -203,8 +198,7 @@ bool OutputTransaction::reopen() {
   std::string journal_path = (dir / kJournalFile).string();
   journal_fd_ = ::open(journal_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (journal_fd_ < 0) io_fail("opening", journal_path, errno);
-  fmt::print(stderr, "resuming: {} of {} tensors already written and verified\n", kept,
-             held_.size());
+  note(fmt::format("resuming: {} of {} tensors already written and verified", kept, held_.size()));
   return true;
 }
 

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -48,6 +49,9 @@ struct TransactionOptions {
   // An existing directory at the output path is replaced only when empty or when it holds this
   // file (an earlier output); empty: never replaced unless empty.
   std::string replaceable_marker = "config.json";
+  // Receives what a user should know (a partial output resumed or started over); the transaction
+  // prints nothing.
+  std::function<void(const std::string&)> on_note;
 };
 
 class OutputTransaction {
@@ -92,6 +96,9 @@ class OutputTransaction {
   void publish();
 
  private:
+  void note(const std::string& text) const {
+    if (options_.on_note) options_.on_note(text);
+  }
   void create_fresh();
   bool reopen();
   bool verify(size_t r, uint64_t expected, std::vector<uint8_t>& buffer) const;
