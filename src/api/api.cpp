@@ -2,7 +2,6 @@
 #include "mergeforge/api.hpp"
 
 #include <chrono>
-#include <mutex>
 
 #include "config/merge_config.hpp"
 #include "core/error.hpp"
@@ -116,20 +115,7 @@ MergeResult merge_into(const Plan& plan, TensorSink& sink, const EventHandler& e
     if (events) events(Event{Event::Kind::Warning, w});
   size_t held = 0;
   for (size_t j = 0; j < plan.tensor_count(); ++j) held += sink.holds(j);
-  try {
-    execute_plan(plan.details(), sink, exec_options(plan, events));
-  } catch (Error& e) {
-    // annotate() names the tensor in the message; keep it as a field as well.
-    if (e.context().tensor.empty()) {
-      const std::string_view what = e.what();
-      if (what.starts_with("tensor `")) {
-        const size_t end = what.find('`', 8);
-        if (end != std::string_view::npos)
-          e.context().tensor = std::string(what.substr(8, end - 8));
-      }
-    }
-    throw;
-  }
+  execute_plan(plan.details(), sink, exec_options(plan, events));
   MergeResult r;
   r.tensors_written = plan.tensor_count() - held;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -137,9 +137,11 @@ std::exception_ptr annotate(std::exception_ptr error, const std::string& tensor)
   try {
     std::rethrow_exception(error);
   } catch (const Error& e) {
+    ErrorContext context = e.context();
+    if (context.tensor.empty()) context.tensor = tensor;
     std::string what = e.what();
-    if (what.find(tensor) != std::string::npos) return error;
-    return std::make_exception_ptr(Error(e.code(), fmt::format("tensor `{}`: {}", tensor, what)));
+    if (what.find(tensor) == std::string::npos) what = fmt::format("tensor `{}`: {}", tensor, what);
+    return std::make_exception_ptr(Error(e.code(), std::move(what), std::move(context)));
   } catch (...) {
     return error;
   }

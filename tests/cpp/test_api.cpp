@@ -11,6 +11,8 @@
 #include "model_fixture.hpp"
 #include "plan/merge_plan.hpp"
 #include "sinks/memory_sink.hpp"
+#include "sources/memory_source.hpp"
+#include "sources/model_resolver.hpp"
 
 namespace mf {
 namespace {
@@ -139,6 +141,34 @@ TEST_F(ApiTest, ACancelledMergeIsInterrupted) {
     EXPECT_EQ(e.code(), ErrorCode::Interrupted);
   }
   EXPECT_FALSE(fs::exists(dir_ / "out"));
+}
+
+TEST(ApiErrors, AnErrorWhileMergingNamesItsTensorAsAField) {
+  // Integer tensors are copied, and must agree between the inputs: these do not.
+  auto resolver = std::make_shared<LocalModelResolver>();
+  for (int m = 0; m < 2; ++m) {
+    auto source = std::make_shared<MemorySource>(
+        "m" + std::to_string(m), nlohmann::json{{"architectures", {"LlamaForCausalLM"}}});
+    source->add_tensor("model.norm.weight", DType::F32, {2}, std::vector<float>{1, 2});
+    source->add_tensor("model.step", DType::I32, {1}, std::vector<uint8_t>{uint8_t(m), 0, 0, 0});
+    resolver->add("m" + std::to_string(m), source);
+  }
+  MergeOptions options;
+  options.resolver = resolver;
+  const Plan plan = plan_recipe_text(
+      "merge_method: linear\nmodels:\n  - model: m0\n    parameters: {weight: 1}\n"
+      "  - model: m1\n    parameters: {weight: 1}\n",
+      "r.yml", options);
+  std::vector<uint64_t> sizes;
+  for (const MergeJob& job : plan.details().jobs) sizes.push_back(job.output_bytes());
+  MemorySink sink(sizes);
+  try {
+    merge_into(plan, sink);
+    FAIL() << "differing integer tensors were merged";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::InvalidFile) << e.what();
+    EXPECT_EQ(e.context().tensor, "model.step") << e.what();
+  }
 }
 
 }  // namespace
