@@ -47,8 +47,6 @@ std::vector<SideFile> side_files(const MergePlan& plan, const std::string& out_d
     const OutputTokenizer& tok = *plan.tokenizer;
     if (!tok.only_when_copying || options.copy_tokenizer) {
       for (const auto& [name, content] : tok.files) files.push_back({name, content, ""});
-      for (const auto& name : tok.copy_files)
-        files.push_back({name, "", (fs::path(tok.copy_dir) / name).string()});
     }
   } else if (options.copy_tokenizer && has_tokenizer) {
     for (const char* name :
@@ -88,7 +86,7 @@ SafetensorsOutput safetensors_output(const MergePlan& plan, const std::string& o
 std::vector<std::string> input_directories(const MergePlan& plan) {
   std::vector<std::string> dirs;
   for (const auto& m : plan.models) dirs.push_back(m.source->directory());
-  if (plan.tokenizer) dirs.push_back(plan.tokenizer->copy_dir);
+  if (plan.tokenizer) dirs.push_back(plan.tokenizer->source_dir);
   if (const auto& tok = plan.config.tokenizer) {
     if (tok->model) dirs.push_back(tok->model->path);
     for (const auto& t : tok->tokens)

@@ -111,12 +111,11 @@ struct VocabularySummary {
 };
 
 // Tokenizer files the output gets instead of the donor's copied ones: a tokenizer written fresh
-// (tokenizer section, or a chat_template) as file name -> content, plus files copied verbatim from
-// `copy_dir`.
+// (tokenizer section, or a chat_template) as file name -> content, with the files it keeps as they
+// are (tokenizer.model; tokenizer.json beside a new chat template) read through their source.
 struct OutputTokenizer {
   std::vector<std::pair<std::string, std::string>> files;
-  std::string copy_dir;
-  std::vector<std::string> copy_files;  // tokenizer.model where present
+  std::string source_dir;  // where the tokenizer comes from: the output must stay apart from it
   // A chat_template without a tokenizer section: written only when tokenizer files are copied.
   bool only_when_copying = false;
 };

@@ -1,14 +1,12 @@
 #include "plan/vocabulary_planner.hpp"
 
 #include <algorithm>
-#include <filesystem>
 #include <unordered_map>
 
 #include "core/error.hpp"
 #include "plan/config_path.hpp"
 #include "tokenizer/chat_template.hpp"
 
-namespace fs = std::filesystem;
 
 namespace mf {
 
@@ -138,11 +136,9 @@ void VocabularyPlanner::prepare() {
       if (auto in_recipe = find_model(*setting.model)) {
         src = &files(*in_recipe);
       } else {
-        if (!fs::is_directory(setting.model->path))
-          fail(ErrorCode::InvalidConfig, "{}: tokenizer source `{}` is not a local directory",
-               config_.where(setting.model->mark), setting.model->text);
-        source_files_ =
-            read_tokenizer_files(setting.model->path, directory_files(setting.model->path));
+        source_files_ = read_tokenizer_files(
+            setting.model->path, resolver_for(options_).tokenizer_files(
+                                     *setting.model, config_.where(setting.model->mark)));
         src = &*source_files_;
       }
       if (!src->json) {
@@ -378,8 +374,9 @@ void VocabularyPlanner::plan_output_tokenizer() {
                          fresh_tokenizer_config(*src, &vocabulary_->tokenizer, plan_.warnings)});
     if (auto t = chosen ? chosen : src->chat_template)
       out.files.push_back({"chat_template.jinja", *t});
-    out.copy_dir = src->dir;
-    if (src->has_sentencepiece) out.copy_files.push_back("tokenizer.model");
+    out.source_dir = src->dir;
+    if (src->has_sentencepiece)
+      out.files.push_back({"tokenizer.model", *src->read("tokenizer.model")});
     plan_.tokenizer = std::move(out);
     return;
   }
@@ -399,9 +396,10 @@ void VocabularyPlanner::plan_output_tokenizer() {
       {"tokenizer_config.json",
        fresh_tokenizer_config(donor, donor.json ? &*donor.json : nullptr, plan_.warnings)});
   out.files.push_back({"chat_template.jinja", *chosen});
-  out.copy_dir = donor.dir;
-  if (donor.json) out.copy_files.push_back("tokenizer.json");
-  if (donor.has_sentencepiece) out.copy_files.push_back("tokenizer.model");
+  out.source_dir = donor.dir;
+  if (donor.json) out.files.push_back({"tokenizer.json", *donor.read("tokenizer.json")});
+  if (donor.has_sentencepiece)
+    out.files.push_back({"tokenizer.model", *donor.read("tokenizer.model")});
   plan_.tokenizer = std::move(out);
 }
 

@@ -31,17 +31,10 @@ bool is_special_key(const std::string& key) {
 
 }  // namespace
 
-SideFileReader directory_files(const std::string& dir) {
-  return [dir](std::string_view name) -> std::optional<std::string> {
-    const fs::path path = fs::path(dir) / std::string(name);
-    if (!fs::exists(path)) return std::nullopt;
-    return read_text_file(path.string());
-  };
-}
-
 TokenizerFiles read_tokenizer_files(const std::string& dir, const SideFileReader& read) {
   TokenizerFiles f;
   f.dir = dir;
+  f.read = read;
   const auto label = [&](const char* name) { return (fs::path(dir) / name).string(); };
   if (auto text = read("tokenizer.json"))
     f.json = TokenizerJson::parse(*text, label("tokenizer.json"));

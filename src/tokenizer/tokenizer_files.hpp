@@ -15,10 +15,15 @@
 
 namespace mf {
 
+// `read` returns a side file's content by name, or nullopt when the model has none
+// (ModelSource::side_file).
+using SideFileReader = std::function<std::optional<std::string>(std::string_view name)>;
+
 struct TokenizerFiles {
-  std::string dir;
-  std::optional<TokenizerJson> json;                 // tokenizer.json
-  bool has_sentencepiece = false;                    // tokenizer.model
+  std::string dir;                    // names the files in messages
+  SideFileReader read;                // the files themselves (tokenizer.model is copied through it)
+  std::optional<TokenizerJson> json;  // tokenizer.json
+  bool has_sentencepiece = false;     // tokenizer.model
   nlohmann::json config = nlohmann::json::object();  // tokenizer_config.json ({} when absent)
   // special_tokens_map.json ({} when absent).
   nlohmann::json special_tokens_map = nlohmann::json::object();
@@ -32,13 +37,7 @@ struct TokenizerFiles {
 // (InvalidFile, naming the file) when one exists but is not valid: tokenizer.json (see
 // TokenizerJson::parse), tokenizer_config.json or special_tokens_map.json that is not a JSON
 // object.
-// `read` returns a side file's content by name, or nullopt when the model has none
-// (ModelSource::side_file); `dir` names the files in messages.
-using SideFileReader = std::function<std::optional<std::string>(std::string_view name)>;
 TokenizerFiles read_tokenizer_files(const std::string& dir, const SideFileReader& read);
-// The files of a directory that holds only a tokenizer (a `tokenizer_source` outside the recipe's
-// models).
-SideFileReader directory_files(const std::string& dir);
 
 // tokenizer_config.json for a tokenizer written fresh from `source`: its settings, with the entries
 // of special_tokens_map.json it lacks folded in; without `chat_template` (written to

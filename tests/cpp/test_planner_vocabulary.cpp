@@ -10,9 +10,9 @@
 #include "core/error.hpp"
 #include "exec/executor.hpp"
 #include "exec/output_writer.hpp"
-#include "sources/safetensors_dir_source.hpp"
 #include "model_fixture.hpp"
 #include "plan/merge_plan.hpp"
+#include "sources/safetensors_dir_source.hpp"
 
 namespace mf {
 namespace {
@@ -305,8 +305,10 @@ chat_template: auto
                 }());
   ASSERT_TRUE(p.tokenizer);
   EXPECT_TRUE(p.tokenizer->only_when_copying);
-  EXPECT_EQ(p.tokenizer->copy_files, (std::vector<std::string>{"tokenizer.json"}));
-  ASSERT_EQ(p.tokenizer->files.size(), 2u);
+  // The donor's tokenizer.json is kept as it is, beside the fresh config and template.
+  ASSERT_EQ(p.tokenizer->files.size(), 3u);
+  EXPECT_EQ(p.tokenizer->files[2].first, "tokenizer.json");
+  EXPECT_EQ(p.tokenizer->files[2].second, *p.models[p.donor].source->side_file("tokenizer.json"));
   EXPECT_EQ(p.tokenizer->files[1].first, "chat_template.jinja");
   EXPECT_EQ(p.tokenizer->files[1].second, "{{ messages }} template of x");
   auto config = nlohmann::json::parse(p.tokenizer->files[0].second);
