@@ -7,7 +7,6 @@
 #include "plan/config_path.hpp"
 #include "tokenizer/chat_template.hpp"
 
-
 namespace mf {
 
 namespace {

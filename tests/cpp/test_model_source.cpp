@@ -16,8 +16,8 @@
 
 #include "core/error.hpp"
 #include "io/mapped_file.hpp"
-#include "sources/safetensors_dir_source.hpp"
 #include "io/safetensors.hpp"
+#include "sources/safetensors_dir_source.hpp"
 
 namespace mf {
 namespace {

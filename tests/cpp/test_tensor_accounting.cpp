@@ -25,7 +25,8 @@ class TensorAccountingTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   MergePlan plan(std::string yaml, PlanOptions options = {}) {
-    for (size_t at; (at = yaml.find("$D")) != std::string::npos;) yaml.replace(at, 2, dir_.string());
+    for (size_t at; (at = yaml.find("$D")) != std::string::npos;)
+      yaml.replace(at, 2, dir_.string());
     return make_plan(parse_recipe(yaml, "r.yml"), MethodRegistry::builtin(), options);
   }
 
