@@ -3,7 +3,7 @@
 # tests under ThreadSanitizer, the unit tests again with assertions, ASan and UBSan, a one-minute run of
 # each parser fuzzer, then the end-to-end suite (pytest: the comparison against MergeKit, the bad-input
 # matrix, crash safety, the command line).
-# On 2 cores the sanitizer steps add several minutes (TSan build + run ~1.5, ASan build + run ~5, fuzz
+# On 2 cores the sanitizer steps add several minutes (TSan build + run ~1.5, ASan build + run ~6, fuzz
 # build + 60 s run ~2.5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
