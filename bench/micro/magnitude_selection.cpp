@@ -1,7 +1,7 @@
-// Magnitude selection (src/methods/magnitude_selection.hpp) on bf16-quantised task vectors: the
+// Magnitude selection (src/selection/magnitude_selection.hpp) on bf16-quantised task vectors: the
 // O(n) top-k of ties, the rank range of breadcrumbs, and the per-row ranks of della. Bytes/s counts
 // the float bytes of the task vector (n x 4).
-#include "methods/magnitude_selection.hpp"
+#include "selection/magnitude_selection.hpp"
 
 #include <benchmark/benchmark.h>
 

@@ -10,8 +10,8 @@
 #include <memory>
 #include <vector>
 
+#include "core/tensor_stream.hpp"
 #include "exec/worker_pool.hpp"
-#include "methods/tensor_stream.hpp"
 #include "plan/merge_plan.hpp"
 #include "sinks/tensor_sink.hpp"
 

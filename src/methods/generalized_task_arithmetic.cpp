@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "core/rng.hpp"
-#include "methods/task_vector_combine.hpp"
-#include "methods/task_vector_simd.hpp"
+#include "kernels/task_vector_combine.hpp"
+#include "kernels/task_vector_simd.hpp"
 
 namespace mf {
 

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "kernels/weighted_sum_simd.hpp"
 #include "methods/builtin_methods.hpp"
-#include "methods/weighted_sum_simd.hpp"
 
 namespace mf {
 

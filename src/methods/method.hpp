@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "methods/tensor_stream.hpp"
+#include "core/tensor_stream.hpp"
 
 namespace mf {
 
@@ -126,7 +126,7 @@ class MergeMethod {
     return 0;
   }
 
-  // Streaming kernels see a tensor chunk by chunk (methods/tensor_stream.hpp), so the executor
+  // Streaming kernels see a tensor chunk by chunk (core/tensor_stream.hpp), so the executor
   // never holds it whole; the others get whole tensors through merge().
   virtual bool streams() const { return false; }
   // Elements that must share a chunk (della ranks whole rows); 1 for elementwise kernels.

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "kernels/double_sum.hpp"
 #include "methods/builtin_methods.hpp"
-#include "methods/double_sum.hpp"
 
 namespace mf {
 

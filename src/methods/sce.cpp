@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "kernels/double_sum.hpp"
 #include "methods/builtin_methods.hpp"
-#include "methods/double_sum.hpp"
-#include "methods/magnitude_selection.hpp"
+#include "selection/magnitude_selection.hpp"
 
 namespace mf {
 

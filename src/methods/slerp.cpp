@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "kernels/double_sum.hpp"
+#include "kernels/double_sum_simd.hpp"
 #include "methods/builtin_methods.hpp"
-#include "methods/double_sum.hpp"
-#include "methods/double_sum_simd.hpp"
 
 namespace mf {
 

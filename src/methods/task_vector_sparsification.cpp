@@ -9,10 +9,10 @@
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
-#include "methods/double_sum.hpp"
-#include "methods/double_sum_simd.hpp"
-#include "methods/magnitude_selection.hpp"
-#include "methods/task_vector_simd.hpp"
+#include "kernels/double_sum.hpp"
+#include "kernels/double_sum_simd.hpp"
+#include "kernels/task_vector_simd.hpp"
+#include "selection/magnitude_selection.hpp"
 
 namespace mf {
 

@@ -7,8 +7,8 @@
 #include <span>
 #include <vector>
 
-#include "methods/chunked_selection.hpp"
-#include "methods/tensor_stream.hpp"
+#include "core/tensor_stream.hpp"
+#include "selection/chunked_selection.hpp"
 
 namespace mf {
 

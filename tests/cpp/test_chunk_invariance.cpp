@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "methods/tensor_stream.hpp"
+#include "core/tensor_stream.hpp"
 #include "test_methods_support.hpp"
 
 namespace mf {

@@ -1,5 +1,5 @@
-// Chunked top-k selection (methods/chunked_selection.hpp) against the whole-tensor selection
-// (methods/magnitude_selection.hpp) and a slow stable-sort reference: the same elements for every
+// Chunked top-k selection (selection/chunked_selection.hpp) against the whole-tensor selection
+// (selection/magnitude_selection.hpp) and a slow stable-sort reference: the same elements for every
 // chunk size, chunk visiting order and worker split, on data full of exact ties, NaN, infinities,
 // signed zeros and subnormals.
 #include <gtest/gtest.h>
@@ -15,11 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "core/tensor_stream.hpp"
 #include "exec/worker_pool.hpp"
 #include "magnitude_order.hpp"
-#include "methods/chunked_selection.hpp"
-#include "methods/magnitude_selection.hpp"
-#include "methods/tensor_stream.hpp"
+#include "selection/chunked_selection.hpp"
+#include "selection/magnitude_selection.hpp"
 
 namespace mf {
 namespace {

@@ -1,4 +1,4 @@
-// The SIMD sums (src/methods/double_sum_simd.cpp) must give double_sum's bits (NaN for NaN) on
+// The SIMD sums (src/kernels/double_sum_simd.cpp) must give double_sum's bits (NaN for NaN) on
 // every Highway target this CPU supports: values spanning many magnitudes (so the order of
 // additions shows in the last bits), NaN, infinities, zeros and subnormals, and every length up to
 // 70, then a long one.
@@ -11,8 +11,8 @@
 #include <random>
 #include <vector>
 
-#include "methods/double_sum.hpp"
-#include "methods/double_sum_simd.hpp"
+#include "kernels/double_sum.hpp"
+#include "kernels/double_sum_simd.hpp"
 
 namespace mf {
 namespace {

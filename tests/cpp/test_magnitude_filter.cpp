@@ -1,4 +1,4 @@
-// The SIMD filters of magnitude cuts (src/methods/magnitude_filter.cpp) must return exactly the
+// The SIMD filters of magnitude cuts (src/kernels/magnitude_filter.cpp) must return exactly the
 // keys a scalar loop selects, in order, and count the keys above a band as it does, on every
 // Highway target this CPU supports: signs, zeros, NaN and infinities, prefixes and bands that match
 // none, some or all elements, and lengths that are not multiples of any vector width.
@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "methods/magnitude_filter.hpp"
-#include "methods/magnitude_selection.hpp"
+#include "kernels/magnitude_filter.hpp"
+#include "selection/magnitude_selection.hpp"
 #include "simd_test_values.hpp"
 
 namespace mf {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "magnitude_order.hpp"
-#include "methods/magnitude_selection.hpp"
+#include "selection/magnitude_selection.hpp"
 
 namespace mf {
 namespace {

@@ -1,4 +1,4 @@
-// The SIMD combine of generalized task arithmetic (src/methods/task_vector_combine.cpp) must give
+// The SIMD combine of generalized task arithmetic (src/kernels/task_vector_combine.cpp) must give
 // the scalar reference's bits on every Highway target this CPU supports: with and without the
 // sign vote and normalization, with zeros, vote ties, NaN and infinite deltas, zero and negative
 // weights, and lengths that are not multiples of any vector width.
@@ -11,7 +11,7 @@
 #include <random>
 #include <vector>
 
-#include "methods/task_vector_combine.hpp"
+#include "kernels/task_vector_combine.hpp"
 
 namespace mf {
 namespace {

@@ -12,7 +12,7 @@
 
 #include <vector>
 
-#include "methods/task_vector_combine.hpp"
+#include "kernels/task_vector_combine.hpp"
 #include "test_methods_support.hpp"
 
 namespace mf {

@@ -1,4 +1,4 @@
-// The element-wise task-vector kernels (src/methods/task_vector_simd.cpp) must give the plain
+// The element-wise task-vector kernels (src/kernels/task_vector_simd.cpp) must give the plain
 // loops' bits (and mask bits) on every Highway target this CPU supports: NaN, infinities, signed
 // zeros and subnormals among the values, cut keys at, just above and just below present keys, and
 // lengths that are not multiples of any vector width.
@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "core/dtype.hpp"
-#include "methods/magnitude_selection.hpp"
-#include "methods/task_vector_simd.hpp"
+#include "kernels/task_vector_simd.hpp"
+#include "selection/magnitude_selection.hpp"
 #include "simd_test_values.hpp"
 
 namespace mf {

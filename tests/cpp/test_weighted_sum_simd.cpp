@@ -1,4 +1,4 @@
-// The weighted-sum kernels (src/methods/weighted_sum_simd.cpp) must give the plain loops' bits on
+// The weighted-sum kernels (src/kernels/weighted_sum_simd.cpp) must give the plain loops' bits on
 // every Highway target this CPU supports: NaN, infinities, signed zeros and subnormals among the
 // values and the running sums, and lengths that are not multiples of any vector width.
 #include <gtest/gtest.h>
@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/dtype.hpp"
-#include "methods/weighted_sum_simd.hpp"
+#include "kernels/weighted_sum_simd.hpp"
 #include "simd_test_values.hpp"
 
 namespace mf {

@@ -1,14 +1,14 @@
 // Highway kernels of task_vector_simd.hpp; see core/dtype_simd.cpp for how foreach_target and the
 // dispatch work. The elements past the last whole vector take the plain loop.
-#include "methods/task_vector_simd.hpp"
+#include "kernels/task_vector_simd.hpp"
 
 #include <cstring>
 
 #include "core/dtype.hpp"
-#include "methods/magnitude_selection.hpp"
+#include "kernels/magnitude_key.hpp"
 
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "methods/task_vector_simd.cpp"
+#define HWY_TARGET_INCLUDE "kernels/task_vector_simd.cpp"
 #include <hwy/foreach_target.h>  // must come before highway.h
 #include <hwy/highway.h>
 

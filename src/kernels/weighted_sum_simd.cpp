@@ -1,6 +1,6 @@
 // Highway kernels of weighted_sum_simd.hpp; see core/dtype_simd.cpp for how foreach_target and the
 // dispatch work. The elements past the last whole vector take the plain loop.
-#include "methods/weighted_sum_simd.hpp"
+#include "kernels/weighted_sum_simd.hpp"
 
 #include <cstdint>
 #include <cstring>
@@ -8,7 +8,7 @@
 #include "core/dtype.hpp"
 
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "methods/weighted_sum_simd.cpp"
+#define HWY_TARGET_INCLUDE "kernels/weighted_sum_simd.cpp"
 #include <hwy/foreach_target.h>  // must come before highway.h
 #include <hwy/highway.h>
 

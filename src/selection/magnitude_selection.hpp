@@ -22,27 +22,9 @@
 #include <type_traits>
 
 #include "core/error.hpp"
+#include "kernels/magnitude_key.hpp"
 
 namespace mf {
-
-// The bits of |x| read as an unsigned integer order non-negative floats exactly like their values
-// (zeros, subnormals and infinities included), and put NaN above infinity.
-template <class T>
-using MagnitudeKey = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
-
-template <class T>
-inline MagnitudeKey<T> magnitude_key(T x) {
-  using K = MagnitudeKey<T>;
-  static_assert(sizeof(K) == sizeof(T));
-  constexpr K kSignBit = K(1) << (8 * sizeof(K) - 1);
-  return std::bit_cast<K>(x) & ~kSignBit;
-}
-
-// The sign bit of a key is always clear: float keys have 31 significant bits, double keys 63.
-template <class K>
-constexpr int digit_count(int digit_bits) {
-  return (int(8 * sizeof(K)) - 1 + digit_bits - 1) / digit_bits;
-}
 
 // Selection scans the whole tensor once per digit, so it uses few wide digits (2 for float, 4 for
 // double).

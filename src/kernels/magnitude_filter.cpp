@@ -3,12 +3,12 @@
 // out + count (AVX-512's compress-to-memory instruction is microcoded and many times slower on AMD
 // Zen 4); count never exceeds the elements read so far, so the store stays inside the caller's
 // values.size() keys. The elements past the last whole vector take the scalar loop.
-#include "methods/magnitude_filter.hpp"
+#include "kernels/magnitude_filter.hpp"
 
-#include "methods/magnitude_selection.hpp"
+#include "kernels/magnitude_key.hpp"
 
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "methods/magnitude_filter.cpp"
+#define HWY_TARGET_INCLUDE "kernels/magnitude_filter.cpp"
 #include <hwy/foreach_target.h>  // must come before highway.h
 #include <hwy/highway.h>
 

@@ -1,9 +1,8 @@
-#include "methods/tensor_stream.hpp"
-
 #include <algorithm>
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/tensor_stream.hpp"
 #include "methods/method.hpp"
 
 namespace mf {

@@ -1,12 +1,12 @@
-#include "methods/chunked_selection.hpp"
+#include "selection/chunked_selection.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
 
 #include "core/error.hpp"
-#include "methods/magnitude_filter.hpp"
-#include "methods/task_vector_simd.hpp"
+#include "kernels/magnitude_filter.hpp"
+#include "kernels/task_vector_simd.hpp"
 
 namespace mf {
 

@@ -2,12 +2,12 @@
 // dispatch work. kPartials / N vectors of N double lanes hold double_sum's eight partials: vector
 // k's lane i is partial k * N + i. The elements past the last multiple of eight go to their
 // partials in the scalar tail, as in double_sum.
-#include "methods/double_sum_simd.hpp"
+#include "kernels/double_sum_simd.hpp"
 
 #include <cmath>
 
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "methods/double_sum_simd.cpp"
+#define HWY_TARGET_INCLUDE "kernels/double_sum_simd.cpp"
 #include <hwy/foreach_target.h>  // must come before highway.h
 #include <hwy/highway.h>
 

@@ -4,10 +4,10 @@
 // scalar reference. Each lane does exactly the reference's operations in the same order; the sign
 // vote's lanes are the floats themselves (a vector of half the width), promoted to double where
 // they meet the double lanes.
-#include "methods/task_vector_combine.hpp"
+#include "kernels/task_vector_combine.hpp"
 
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "methods/task_vector_combine.cpp"
+#define HWY_TARGET_INCLUDE "kernels/task_vector_combine.cpp"
 #include <hwy/foreach_target.h>  // must come before highway.h
 #include <hwy/highway.h>
 

@@ -1,4 +1,4 @@
-#include "methods/magnitude_selection.hpp"
+#include "selection/magnitude_selection.hpp"
 
 #include <algorithm>
 #include <bit>

@@ -1,4 +1,4 @@
-// Top-k by magnitude over a tensor seen in chunks (methods/tensor_stream.hpp): the same total
+// Top-k by magnitude over a tensor seen in chunks (core/tensor_stream.hpp): the same total
 // order and tie rule as magnitude_selection.hpp (larger |x| first, among equal |x| the lower flat
 // index first), so a chunked merge selects exactly what a whole-tensor one does.
 //
@@ -19,8 +19,8 @@
 #include <span>
 #include <vector>
 
-#include "methods/magnitude_selection.hpp"
-#include "methods/tensor_stream.hpp"
+#include "core/tensor_stream.hpp"
+#include "selection/magnitude_selection.hpp"
 
 namespace mf {
 
