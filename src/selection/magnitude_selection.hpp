@@ -30,6 +30,11 @@ namespace mf {
 // double).
 constexpr int kSelectDigitBits = 16;
 
+// Whole-tensor selection. Merges cut streamed tensors with chunked_selection.hpp; sce keeps its
+// top variances with keep_top_magnitudes. The mark_* and *_rank_range forms serve as the whole-
+// tensor statement of the same total order, which the tests check the chunked cuts against and
+// bench/micro measures; they live here, beside the selection they share, not in the tests.
+
 // keep[i] = 1 for the k elements first in descending magnitude order, 0 for the others. k >= n
 // keeps all.
 template <class T>
